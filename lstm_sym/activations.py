@@ -1,0 +1,91 @@
+"""Elementwise activations.  Each is a scalar SymPy function of x; its
+derivative is derived by SymPy and, where possible, rewritten in the
+activation's own output y (σ′ = y(1 − y), tanh′ = 1 − y²)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy
+
+x = sympy.Symbol("x", real=True)
+y = sympy.Symbol("y", real=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    name: str
+    expr: object                 # scalar SymPy expression in x
+    text: str = ""               # how printers write it (σ, tanh, ...)
+    latex: str = ""
+    proof_expr: object = None    # the same function written through tanh (for exact proofs)
+
+    def __eq__(self, other):
+        return isinstance(other, Activation) and self.name == other.name
+
+    def __hash__(self):
+        return hash(("Activation", self.name))
+
+    def __call__(self, a):
+        from .ir import Act
+        return Act(self, a)
+
+    @cached_property
+    def derivative(self):
+        return sympy.diff(self.expr, x)
+
+    @cached_property
+    def derivative_in_output(self):
+        """f′ as an expression in y = f(x), or None when that is impossible."""
+        d = self.derivative
+        e = d.subs(self.expr, y)
+        if x not in e.free_symbols:
+            return e
+        if self.expr.has(sympy.Piecewise, sympy.Abs, sympy.Max, sympy.Min, sympy.Heaviside):
+            return None           # not invertible piecewise: keep the input form
+        try:
+            roots = sympy.solve(sympy.Eq(y, self.expr), x)
+        except NotImplementedError:
+            return None
+        for r in roots:
+            e = sympy.factor(sympy.simplify(d.subs(x, r)))
+            if x not in e.free_symbols and e.free_symbols <= {y}:
+                return e
+        return None
+
+    @cached_property
+    def sup_derivative(self):
+        """β_f = sup |f′(x)| over the reals (SymPy, else a numeric search)."""
+        d = self.derivative
+        try:
+            return sympy.maximum(sympy.Abs(d), x, sympy.S.Reals)
+        except (NotImplementedError, ValueError, TypeError):
+            import numpy as np
+            f = sympy.lambdify(x, sympy.Abs(d), "numpy")
+            grid = np.linspace(-50, 50, 200001)
+            with np.errstate(all="ignore"):
+                vals = np.asarray(f(grid), dtype=float)
+            return sympy.Float(float(np.nanmax(vals)))
+
+    @cached_property
+    def numpy_fn(self):
+        return sympy.lambdify(x, self.expr, "numpy")
+
+    def in_tanh_form(self):
+        return self.proof_expr if self.proof_expr is not None else self.expr
+
+
+sigmoid = Activation("sigmoid", 1 / (1 + sympy.exp(-x)), "σ", r"\sigma",
+                     proof_expr=(1 + sympy.tanh(x / 2)) / 2)
+tanh = Activation("tanh", sympy.tanh(x), "tanh", r"\tanh", proof_expr=sympy.tanh(x))
+relu = Activation("relu", sympy.Max(0, x), "relu", r"\operatorname{relu}")
+softsign = Activation("softsign", x / (1 + sympy.Abs(x)), "softsign", r"\operatorname{softsign}")
+
+BUILTIN = {a.name: a for a in (sigmoid, tanh, relu, softsign)}
+
+
+def activation(name, expr=None, text=None, latex=None):
+    """A user activation: a SymPy expression in activations.x."""
+    if expr is None:
+        return BUILTIN[name]
+    return Activation(name, expr, text or name, latex or rf"\operatorname{{{name}}}")

@@ -1,0 +1,369 @@
+"""The cell IR: ordered SSA equations over shaped vector and matrix symbols.
+
+A cell file builds its equations with ordinary operators:
+``W @ v`` is a matrix-vector product, ``a + b`` a sum (bias add included),
+``a * b`` the Hadamard product, ``1 - v`` one minus v, ``sigmoid(v)`` an
+elementwise activation.  The same node classes also carry the derivation's
+results (transposed products, outer products, named deltas), so printers,
+the code emitter and the interpreter read one data structure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+
+class Expr:
+    """Base of every node.  Operators build forward expressions."""
+
+    def __add__(self, other):
+        return add(self, other)
+
+    def __radd__(self, other):
+        return add(other, self)
+
+    def __sub__(self, other):
+        return add(self, neg(other))
+
+    def __rsub__(self, other):
+        if other == 1:
+            return OneMinus(self)
+        raise TypeError("only 1 - v is an op; write the difference as a + (-b)")
+
+    def __neg__(self):
+        return neg(self)
+
+    def __mul__(self, other):
+        return had(self, other)
+
+    def __matmul__(self, other):
+        return MatVec(self, other)
+
+    def children(self):
+        return ()
+
+
+# --- leaves -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Var(Expr):
+    """A named symbol.  kind: param | input | state | inter.
+
+    time is relative to the current step t (0 = t, -1 = t-1); None for
+    parameters, which are shared by every step.
+    """
+    name: str
+    kind: str
+    shape: tuple
+    time: int | None = 0
+
+    def at(self, time):
+        return Var(self.name, self.kind, self.shape, time)
+
+
+@dataclass(frozen=True)
+class Delta(Expr):
+    """δ of a named forward variable: ∂E/∂var at step t+time (total)."""
+    name: str
+    time: int = 0
+    gate: bool = False      # δ_{f,t} = ∂E/∂net_{f,t} (the gate's pre-activation)
+
+
+@dataclass(frozen=True)
+class Direct(Expr):
+    """∂ℓ_t/∂s_t: the loss term of step t+time differentiated w.r.t. state s."""
+    name: str
+    time: int = 0
+
+
+@dataclass(frozen=True)
+class Next(Expr):
+    """The adjoint of state s_t handed back by step t+1 (the carry)."""
+    name: str
+
+
+# --- forward ops ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Add(Expr):
+    terms: tuple
+
+    def children(self):
+        return self.terms
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    a: Expr
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True)
+class Had(Expr):
+    """Hadamard (elementwise) product, printed ⊙."""
+    factors: tuple
+
+    def children(self):
+        return self.factors
+
+
+@dataclass(frozen=True)
+class OneMinus(Expr):
+    a: Expr
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True)
+class MatVec(Expr):
+    """W v, or Wᵀ v when transpose is set."""
+    W: Expr
+    v: Expr
+    transpose: bool = False
+
+    def children(self):
+        return (self.W, self.v)
+
+
+@dataclass(frozen=True)
+class Act(Expr):
+    """An elementwise activation applied to a vector."""
+    fn: object          # activations.Activation
+    a: Expr
+
+    def children(self):
+        return (self.a,)
+
+
+# --- nodes that only derivations produce -----------------------------------
+
+@dataclass(frozen=True)
+class Outer(Expr):
+    """a bᵀ: a weight gradient's contribution at one step."""
+    a: Expr
+    b: Expr
+
+    def children(self):
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True)
+class Pow(Expr):
+    """Elementwise power with a positive integer exponent."""
+    a: Expr
+    n: int
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True)
+class Scale(Expr):
+    """A scalar constant times a vector."""
+    k: object           # sympy Rational
+    a: Expr
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True)
+class Map(Expr):
+    """A scalar SymPy expression in x applied elementwise to a (fallback form)."""
+    expr: object
+    x: object
+    a: Expr
+
+    def children(self):
+        return (self.a,)
+
+
+# --- smart constructors: flatten, drop nothing-terms ------------------------
+
+def add(*terms):
+    out = []
+    for t in terms:
+        if t is None or t == 0:
+            continue
+        out.extend(t.terms if isinstance(t, Add) else (t,))
+    if not out:
+        return None
+    return out[0] if len(out) == 1 else Add(tuple(out))
+
+
+def neg(a):
+    if isinstance(a, Neg):
+        return a.a
+    return Neg(a)
+
+
+def had(*factors):
+    out, sign = [], 1
+    for f in factors:
+        if isinstance(f, Neg):
+            sign, f = -sign, f.a
+        out.extend(f.factors if isinstance(f, Had) else (f,))
+    e = out[0] if len(out) == 1 else Had(tuple(out))
+    return e if sign > 0 else Neg(e)
+
+
+def transform(e, fn):
+    """Rebuild e bottom-up, replacing each node n by fn(n) (identity if None)."""
+    if isinstance(e, (Var, Delta, Direct, Next)):
+        r = fn(e)
+        return e if r is None else r
+    kids = e.children()
+    new = [transform(k, fn) for k in kids]
+    if any(n is not k for n, k in zip(new, kids)):
+        e = _rebuild(e, new)
+    r = fn(e)
+    return e if r is None else r
+
+
+def _rebuild(e, kids):
+    if isinstance(e, Add):
+        return add(*kids)
+    if isinstance(e, Had):
+        return had(*kids)
+    if isinstance(e, Neg):
+        return neg(kids[0])
+    if isinstance(e, OneMinus):
+        return OneMinus(kids[0])
+    if isinstance(e, MatVec):
+        return MatVec(kids[0], kids[1], e.transpose)
+    if isinstance(e, Outer):
+        return Outer(*kids)
+    if isinstance(e, Act):
+        return Act(e.fn, kids[0])
+    if isinstance(e, Pow):
+        return Pow(kids[0], e.n)
+    if isinstance(e, Scale):
+        return Scale(e.k, kids[0])
+    if isinstance(e, Map):
+        return Map(e.expr, e.x, kids[0])
+    if isinstance(e, TimeSum):
+        return TimeSum(kids[0], e.steps)
+    if isinstance(e, AtTime):
+        return AtTime(kids[0], e.step)
+    raise TypeError(type(e).__name__)
+
+
+def shift(e, k):
+    """Move every time-indexed leaf of e by k steps (t -> t+k)."""
+    def move(n):
+        if isinstance(n, Var) and n.time is not None:
+            return n.at(n.time + k)
+        if isinstance(n, (Delta, Direct)):
+            return type(n)(n.name, n.time + k, *([n.gate] if isinstance(n, Delta) else []))
+        return None
+    return transform(e, move)
+
+
+def leaves(e):
+    if isinstance(e, (Var, Delta, Direct, Next)):
+        yield e
+    for k in e.children():
+        yield from leaves(k)
+
+
+# --- the cell ----------------------------------------------------------------
+
+@dataclass
+class Cell:
+    """A recurrent cell: parameters, one input x_t, states, ordered equations."""
+    name: str
+    states: tuple
+    title: str = ""
+    params: dict = field(default_factory=dict)       # name -> Var
+    equations: list = field(default_factory=list)    # [(Var, Expr)]
+    gates: dict = field(default_factory=dict)        # net var name -> gate name
+
+    def param(self, name, *shape):
+        if name in self.params:
+            raise ValueError(f"parameter {name} declared twice")
+        v = Var(name, "param", tuple(shape), None)
+        self.params[name] = v
+        return v
+
+    def input(self, name="x"):
+        self.input_name = name
+        return Var(name, "input", ("D",), 0)
+
+    def prev(self, state):
+        if state not in self.states:
+            raise ValueError(f"{state} is not a state of {self.name}: {self.states}")
+        return Var(state, "state", ("H",), -1)
+
+    def let(self, name, expr):
+        """name_t = expr.  An activation of a compound argument gets its
+        argument named net_<name>, whose delta is the gate's δ_{name,t}."""
+        if any(v.name == name for v, _ in self.equations):
+            raise ValueError(f"{name} is assigned twice in {self.name}")
+        if isinstance(expr, Act) and not isinstance(expr.a, Var):
+            net = self.let("net_" + name, expr.a)
+            self.gates[net.name] = name
+            expr = Act(expr.fn, net)
+        kind = "state" if name in self.states else "inter"
+        v = Var(name, kind, ("H",), 0)
+        self.equations.append((v, expr))
+        return v
+
+    @property
+    def x(self):
+        return getattr(self, "input_name", "x")
+
+    def check(self):
+        """Every state must be assigned; every symbol used must exist."""
+        assigned = {v.name for v, _ in self.equations}
+        missing = [s for s in self.states if s not in assigned]
+        if missing:
+            raise ValueError(f"cell {self.name}: state(s) {missing} never assigned")
+        known = set()
+        for v, e in self.equations:
+            for leaf in leaves(e):
+                if leaf.time == 0 and leaf.kind in ("inter", "state") and leaf.name not in known:
+                    raise ValueError(f"cell {self.name}: {leaf.name}_t used before it is assigned")
+            known.add(v.name)
+        used = {leaf.name for _, e in self.equations for leaf in leaves(e) if leaf.kind == "param"}
+        unused = [p for p in self.params if p not in used]
+        if unused:
+            raise ValueError(f"cell {self.name}: parameter(s) {unused} declared but never used")
+        return self
+
+
+def sym(name):
+    """A plain SymPy scalar symbol (used for activation definitions)."""
+    return sympy.Symbol(name, real=True)
+
+
+# --- nodes for printing and evaluating gradients -----------------------------
+
+@dataclass(frozen=True)
+class GradOf(Expr):
+    """∂E/∂target (the left side of a gradient equation)."""
+    target: Var
+    time: int | None = None      # absolute step for initial states (h_0)
+
+
+@dataclass(frozen=True)
+class TimeSum(Expr):
+    """Σ_{t=1}^{T} a.  steps="last" keeps only t = T (the tutorial's slip)."""
+    a: Expr
+    steps: str = "all"
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True)
+class AtTime(Expr):
+    """a evaluated at the absolute step `step` (for ∂E/∂h_0 = carry at t = 1)."""
+    a: Expr
+    step: int
+
+    def children(self):
+        return (self.a,)

@@ -1,0 +1,89 @@
+"""Printers: text, LaTeX, Markdown.  A Part is a titled list of equations
+that prints as text and shows as LaTeX in Jupyter."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .latex import LatexPrinter, latex
+from .text import TextPrinter, text
+
+PARTS = ("forward", "deltas", "bptt", "grads", "all")
+FORMATS = ("text", "latex", "markdown")
+
+TITLES = {
+    "forward": "Forward pass",
+    "deltas": "Per-step deltas",
+    "bptt": "Backpropagation through time",
+    "grads": "Gradients (sums over time)",
+}
+
+NOTES = {
+    "forward": "Column vectors; ⊙ is the Hadamard product.",
+    "deltas": "δ_{g,t} = ∂E/∂net_{g,t}, the gate's pre-activation; δs_t = ∂E/∂s_t in total.",
+    "bptt": "E = Σ_t ℓ_t; each recurrence collects every path from step t back to t−1.",
+    "grads": "Parameters are shared by all steps, so their gradients sum over t = 1..T.",
+}
+
+
+@dataclass
+class Part:
+    name: str
+    title: str
+    equations: list        # [(lhs node, rhs node)]
+
+    @classmethod
+    def of(cls, derivation, name):
+        if name not in PARTS:
+            raise ValueError(f"unknown part {name!r}; choose one of: {', '.join(PARTS)}")
+        if name == "all":
+            return [cls.of(derivation, p) for p in PARTS[:-1]]
+        eqs = {
+            "forward": derivation.forward_equations,
+            "deltas": derivation.gate_deltas,
+            "bptt": lambda: derivation.recurrences() + [_input_error(derivation)],
+            "grads": derivation.gradient_equations,
+        }[name]()
+        return cls(name, TITLES[name], [e for e in eqs if e[1] is not None])
+
+    def lines(self, printer):
+        return [f"{printer.doprint(l)} = {printer.doprint(r)}" for l, r in self.equations]
+
+    def __str__(self):
+        return "\n".join([f"{self.title}:"] + ["  " + s for s in self.lines(TextPrinter())])
+
+    def latex(self):
+        body = r" \\ ".join(s.replace(" = ", " &= ", 1) for s in self.lines(LatexPrinter()))
+        return rf"\begin{{aligned}} {body} \end{{aligned}}"
+
+    def _repr_latex_(self):
+        return f"$${self.latex()}$$"
+
+
+class Parts(list):
+    """All parts: prints as text, shows as LaTeX."""
+
+    def __str__(self):
+        return "\n\n".join(str(p) for p in self)
+
+    def _repr_latex_(self):
+        return "$$" + r" \\ ".join(p.latex() for p in self) + "$$"
+
+
+def _input_error(derivation):
+    from ..ir import Delta
+    x = derivation.cell.x
+    return (Delta(x, 0), derivation.input_error)
+
+
+def render(derivation, part="all", fmt="text"):
+    """The derivation (or one part) as text, LaTeX or Markdown."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    parts = Part.of(derivation, part)
+    parts = parts if isinstance(parts, list) else [parts]
+    if fmt == "text":
+        return "\n\n".join(str(p) for p in parts) + "\n"
+    if fmt == "latex":
+        return "\n\n".join(f"% {p.title}\n{p.latex()}" for p in parts) + "\n"
+    from .markdown import sections
+    return sections(parts)

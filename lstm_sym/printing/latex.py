@@ -1,0 +1,75 @@
+"""LaTeX printer: bold vectors, \\odot, ^\\top, \\sum_{t=1}^{T}."""
+from __future__ import annotations
+
+import sympy
+
+from .base import PREC, NodePrinter
+from ..ir import Act, MatVec
+
+
+class LatexPrinter(NodePrinter):
+    odot = r"\odot"
+    sum_over_t = r"\sum_{t=1}^{T}"
+
+    def wrap(self, s):
+        return rf"\left({s}\right)"
+
+    def symbol(self, name, vector):
+        base, sub = self.split(name)
+        tilde = base.endswith("~")
+        base = base.rstrip("~")
+        body = base if len(base) == 1 else rf"\mathrm{{{base}}}"
+        if vector:
+            body = rf"\mathbf{{{body}}}"
+        if tilde:
+            body = rf"\tilde{{{body}}}"
+        return body, sub
+
+    def _print_Var(self, e):
+        vector = len(e.shape) == 1
+        body, sub = self.symbol(e.name, vector)
+        idx = ",".join(filter(None, [sub, None if e.time is None else self.time(e.time)]))
+        return f"{body}_{{{idx}}}" if idx else body
+
+    def _print_Delta(self, e):
+        if e.gate:
+            body, _ = self.symbol(e.name, False)
+            return rf"\delta_{{{body},{self.time(e.time)}}}"
+        body, sub = self.symbol(e.name, True)
+        return rf"\delta {body}_{{{','.join(filter(None, [sub, self.time(e.time)]))}}}"
+
+    def _print_Direct(self, e):
+        body, _ = self.symbol(e.name, True)
+        t = self.time(e.time)
+        return rf"\frac{{\partial \ell_{{{t}}}}}{{\partial {body}_{{{t}}}}}"
+
+    def _print_Next(self, e):
+        return rf"\delta_{{\mathrm{{carry}}}}{e.name}_{{{self.time(1)}}}"
+
+    def _print_GradOf(self, e):
+        v = e.target
+        body, sub = self.symbol(v.name, len(v.shape) == 1)
+        idx = ",".join(filter(None, [sub, None if e.time is None else str(e.time)]))
+        target = f"{body}_{{{idx}}}" if idx else body
+        return rf"\frac{{\partial E}}{{\partial {target}}}"
+
+    def _print_MatVec(self, e):
+        return self._print(e.W) + (r"^{\top}" if e.transpose else "") + " " + self.paren(e.v, PREC[MatVec] + 1)
+
+    def _print_Outer(self, e):
+        return self.paren(e.a, PREC[MatVec] + 1) + " " + self.paren(e.b, PREC[MatVec] + 1) + r"^{\top}"
+
+    def _print_Act(self, e):
+        return rf"{e.fn.latex}\left({self._print(e.a)}\right)"
+
+    def _print_Pow(self, e):
+        if isinstance(e.a, Act):
+            return rf"{e.a.fn.latex}^{{{e.n}}}\left({self._print(e.a.a)}\right)"
+        return self.paren(e.a, 50) + f"^{{{e.n}}}"
+
+    def scalar(self, e):
+        return sympy.latex(e)
+
+
+def latex(e):
+    return LatexPrinter().doprint(e)
