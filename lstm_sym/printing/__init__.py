@@ -36,7 +36,7 @@ class Part:
         if name not in PARTS:
             raise ValueError(f"unknown part {name!r}; choose one of: {', '.join(PARTS)}")
         if name == "all":
-            return [cls.of(derivation, p) for p in PARTS[:-1]]
+            return Parts(cls.of(derivation, p) for p in PARTS[:-1])
         eqs = {
             "forward": derivation.forward_equations,
             "deltas": derivation.gate_deltas,

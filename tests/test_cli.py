@@ -1,0 +1,46 @@
+"""The command line: output on success, one line and exit 2 on bad input."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "lstm_sym.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT)
+
+
+def test_derive_prints_every_part():
+    r = run("derive", "lstm")
+    assert r.returncode == 0, r.stderr
+    for title in ("Forward pass", "Per-step deltas", "Backpropagation through time", "Gradients"):
+        assert title in r.stdout
+    r = run("derive", "rnn", "--part", "bptt", "--format", "latex")
+    assert r.returncode == 0 and r"\delta" in r.stdout and "Forward" not in r.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (("derive", "lsmt"), ["unknown cell", "rnn, lstm, gru"]),
+    (("derive", "lstm", "--format", "pdf"), ["--format", "text"]),
+    (("derive", "lstm", "--part", "everything"), ["--part", "forward"]),
+    (("prove", "rnn", "--sizes", "0,1,1"), ["positive integer"]),
+    (("prove", "rnn", "--sizes", "1.5,1,1"), ["positive integer"]),
+    (("prove", "rnn", "--sizes", "1,1"), ["3 comma-separated"]),
+    ((), ["command"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words):
+    r = run(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+def test_prove_reports_and_exits_zero():
+    r = run("prove", "rnn", "--sizes", "2,2,2")
+    assert r.returncode == 0, r.stderr
+    assert "PROVEN" in r.stdout and "GF(2^61−1)" in r.stdout
