@@ -20,6 +20,7 @@ does not pay its import time for the other subcommands.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,66 +58,54 @@ def _paren(s):
     return f"({s})" if " " in s else s
 
 
-def _walk(cell, T):
-    """Yield every computed vector node of the unrolled cell, in order."""
-    for t in range(1, T + 1):
-        memo = {}
+def _describe(e, kids):
+    """(op name, readable label used as the node id, what the scalar expansion needs)."""
+    if isinstance(e, MatVec):
+        return "matvec", f"{kids[0]}{'ᵀ' if e.transpose else ''} {_paren(kids[1])}", e.transpose
+    if isinstance(e, Add):
+        return "add", " + ".join(kids), None
+    if isinstance(e, Had):
+        return "hadamard", " ⊙ ".join(_paren(k) for k in kids), None
+    if isinstance(e, OneMinus):
+        return "one_minus", f"1 − {_paren(kids[0])}", None
+    if isinstance(e, Neg):
+        return "neg", f"−{_paren(kids[0])}", None
+    if isinstance(e, Act):
+        return e.fn.name, f"{e.fn.name}({kids[0]})", e.fn
+    if isinstance(e, Scale):
+        return "scale", f"{e.k} {_paren(kids[0])}", e.k
+    if isinstance(e, Pow):
+        return "pow", f"{_paren(kids[0])}^{e.n}", e.n
+    if isinstance(e, Map):
+        return "map", f"[{e.expr}]({kids[0]})", (e.expr, e.x)
+    raise TypeError(f"the graph view cannot unroll {type(e).__name__} nodes")
 
-        def node(e):
+
+def _walk(cell, T):
+    """Every computed vector node of the unrolled cell, operands first."""
+    out = []
+    for t in range(1, T + 1):
+        memo = {}                   # a sub-expression used twice in a step is one node
+
+        def build(e, name=None, kind="op"):
             if isinstance(e, Var):
-                return _leaf_id(e, t, cell), None
-            if e in memo:
-                return memo[e], None
-            kids = [node(k)[0] for k in e.children()]
-            if isinstance(e, MatVec):
-                op, label, payload = "matvec", f"{kids[0]}{'ᵀ' if e.transpose else ''} {_paren(kids[1])}", e.transpose
-            elif isinstance(e, Add):
-                op, label, payload = "add", " + ".join(kids), None
-            elif isinstance(e, Had):
-                op, label, payload = "hadamard", " ⊙ ".join(_paren(k) for k in kids), None
-            elif isinstance(e, OneMinus):
-                op, label, payload = "one_minus", f"1 − {_paren(kids[0])}", None
-            elif isinstance(e, Neg):
-                op, label, payload = "neg", f"−{_paren(kids[0])}", None
-            elif isinstance(e, Act):
-                op, label, payload = e.fn.name, f"{e.fn.name}({kids[0]})", e.fn
-            elif isinstance(e, Scale):
-                op, label, payload = "scale", f"{e.k} {_paren(kids[0])}", e.k
-            elif isinstance(e, Pow):
-                op, label, payload = "pow", f"{_paren(kids[0])}^{e.n}", e.n
-            elif isinstance(e, Map):
-                op, label, payload = "map", f"{e.expr}|{e.x}={kids[0]}", (e.expr, e.x)
-            else:
-                raise TypeError(f"the graph view cannot unroll {type(e).__name__} nodes")
-            memo[e] = label
-            return label, Op(label, op, tuple(kids), t, "op", payload)
+                return _leaf_id(e, t, cell)
+            if name is None and e in memo:
+                return memo[e]
+            kids = [build(k) for k in e.children()]
+            op, label, payload = _describe(e, kids)
+            out.append(Op(name or label, op, tuple(kids), t, kind, payload))
+            memo[e] = name or label
+            return memo[e]
 
         for v, e in cell.equations:
             kind = "state" if v.name in cell.states else "inter"
             name = f"{v.name}_{t}"
-            if isinstance(e, Var):          # a plain copy: keep it as a node of its own
-                yield Op(name, "identity", (_leaf_id(e, t, cell),), t, kind)
-                continue
-            stack = []
-            _collect(e, node, stack)
-            yield from stack[:-1]
-            top = stack[-1]
-            yield Op(name, top.op, top.operands, t, kind, top.payload)
-            memo[e] = name
-
-
-def _collect(e, node, out):
-    """Post-order: operands' nodes before the node that uses them."""
-    if isinstance(e, Var):
-        return
-    before = len(out)
-    for k in e.children():
-        _collect(k, node, out)
-    label, op = node(e)
-    if op is not None:
-        out.append(op)
-    elif len(out) == before:        # already built (a shared sub-expression)
-        out.append(Op(label, "identity", (label,), 0))
+            if isinstance(e, Var):          # a plain copy keeps a node of its own
+                out.append(Op(name, "identity", (_leaf_id(e, t, cell),), t, kind))
+            else:
+                build(e, name, kind)
+    return out
 
 
 def _shape(v, D, H):
@@ -138,7 +127,7 @@ def unroll(cell, T):
     cell = _as_cell(cell).check()
     if not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive integer, got {T!r}")
-    g = nx.DiGraph(cell=cell.name, T=T)
+    g = nx.DiGraph(cell=cell.name, T=T, output=cell.states[0])
     for p, v in cell.params.items():
         g.add_node(p, kind="param", shape=",".join(v.shape), label=p)
     for s in cell.states:
@@ -146,15 +135,14 @@ def unroll(cell, T):
     for t in range(1, T + 1):
         g.add_node(f"{cell.x}_{t}", kind="input", shape="D", step=t, label=f"{cell.x}_{t}")
     for n in _walk(cell, T):
-        if n.op == "identity" and n.kind == "op":
-            continue
         g.add_node(n.id, kind=n.kind, op=n.op, shape="H", step=n.step, label=n.id)
         for k, src in enumerate(n.operands):
             attrs = {"op": n.op}
             if n.op == "matvec":
                 attrs["role"] = "matrix" if k == 0 else "vector"
             g.add_edge(src, n.id, **attrs)
-    g.add_node(LOSS, kind="loss", op="inner", step=T, label="L = Σ_t ⟨G_t, h_t⟩ + ⟨G_c, c_T⟩")
+    label = "L = Σ_t ⟨G_t, h_t⟩" + "".join(f" + ⟨G_{s}, {s}_T⟩" for s in cell.states[1:])
+    g.add_node(LOSS, kind="loss", op="inner", step=T, label=label)
     out = cell.states[0]
     for t in range(1, T + 1):
         g.add_edge(f"{out}_{t}", LOSS, op="inner")
@@ -167,7 +155,7 @@ def gradient_paths(g, k, state=None):
     """Every path along which the loss reaches state_k, written from L back to
     state_k (networkx simple-path enumeration; its count grows fast with T)."""
     import networkx as nx
-    state = state or _output_state(g)
+    state = state or g.graph["output"]
     src = f"{state}_{k}"
     if src not in g:
         raise ValueError(f"{src} is not a node of this graph")
@@ -180,32 +168,26 @@ def path_ops(g, path):
             for a, b in zip(path, path[1:])]
 
 
-def state_path(g, state, T=None):
-    """The chain state_T -> state_{T-1} -> ... -> state_0 through the
-    nodes that lie between consecutive states only.  Returns, per step t from
-    T down to 1, (ops on the way from s_{t-1} to s_t, the other factors of each
-    hadamard on it).  For the LSTM's c: ops add and hadamard, factor f_t."""
+Hop = namedtuple("Hop", "t path ops factors")
+Hop.__doc__ = """One step of a state chain: the nodes from s_{t-1} to s_t, the ops on
+the edges, and for each hadamard on the way the other factors it multiplies by."""
+
+
+def state_path(g, state):
+    """The chain state_T -> state_{T-1} -> ... -> state_0 through the nodes that
+    lie between two consecutive states (no other state on the way).  One Hop per
+    path, from t = T down to 1.  The LSTM's c: ops hadamard, add; factor f_t."""
     import networkx as nx
-    T = T or g.graph["T"]
-    steps = []
-    for t in range(T, 0, -1):
+    hops = []
+    for t in range(g.graph["T"], 0, -1):
         a, b = f"{state}_{t - 1}", f"{state}_{t}"
-        # the sub-graph of nodes on some a -> b path that do not pass another state node
-        inner = nx.descendants(g, a) & nx.ancestors(g, b)
-        inner = {n for n in inner if g.nodes[n].get("kind") != "state"}
-        sub = g.subgraph(inner | {a, b})
-        for path in nx.all_simple_paths(sub, a, b):
-            factors = []
-            for u, v in zip(path, path[1:]):
-                if g.edges[u, v]["op"] == "hadamard":
-                    factors.append(sorted(set(g.predecessors(v)) - {u}))
-            steps.append((t, path, path_ops(g, path), factors))
-    return steps
-
-
-def _output_state(g):
-    out = [u for u, _ in g.in_edges(LOSS)]
-    return out[0].rsplit("_", 1)[0]
+        between = {n for n in nx.descendants(g, a) & nx.ancestors(g, b)
+                   if g.nodes[n].get("kind") != "state"}
+        for path in nx.all_simple_paths(g.subgraph(between | {a, b}), a, b):
+            factors = [sorted(set(g.predecessors(v)) - {u}) for u, v in zip(path, path[1:])
+                       if g.edges[u, v]["op"] == "hadamard"]
+            hops.append(Hop(t, path, path_ops(g, path), factors))
+    return hops
 
 
 # --- export -----------------------------------------------------------------------
@@ -280,16 +262,14 @@ class ScalarGraph:
     T: int
 
 
-_A = [sympy.Symbol(f"a{k}", real=True) for k in range(4096)]
+_A = []                          # the local symbols a0, a1, ... shared by every node
 
 
 def _local(ids):
-    """Distinct parents, and each operand id's local symbol."""
+    """Distinct parents, and each parent's local symbol."""
     parents = list(dict.fromkeys(ids))
-    if len(parents) > len(_A):
-        _A.extend(sympy.Symbol(f"a{k}", real=True) for k in range(len(_A), len(parents)))
-    where = {p: _A[k] for k, p in enumerate(parents)}
-    return parents, where
+    _A.extend(sympy.Symbol(f"a{k}", real=True) for k in range(len(_A), len(parents)))
+    return parents, dict(zip(parents, _A))
 
 
 def scalar_graph(cell, D, H, T):
@@ -321,8 +301,6 @@ def scalar_graph(cell, D, H, T):
         order.append(sid)
 
     for n in _walk(cell, T):
-        if n.op == "identity" and n.kind == "op":
-            continue
         ops = [ids[o] for o in n.operands]
         out = np.empty((H,), dtype=object)
         for j in range(H):
@@ -381,8 +359,8 @@ def _compiled(expr, nargs):
     if got is None:
         args = _A[:nargs]
         parts = [sympy.diff(expr, s) for s in args]
-        got = (sympy.lambdify(args, expr, "math"),
-               [sympy.lambdify(args, d, "math") for d in parts])
+        got = (sympy.lambdify(args, expr, "numpy"),
+               [sympy.lambdify(args, d, "numpy") for d in parts])
         _COMPILED[key] = got
     return got
 

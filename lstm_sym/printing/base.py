@@ -63,7 +63,8 @@ class NodePrinter(Printer):
         return self.minus + self.paren(e.a, PREC[Had])
 
     def _print_Had(self, e):
-        return f" {self.odot} ".join(self.paren(f, PREC[Had], strict=True) for f in e.factors)
+        # a matrix product inside ⊙ gets parentheses: (Wᵀ δ) ⊙ h, never Wᵀ δ ⊙ h
+        return f" {self.odot} ".join(self.paren(f, PREC[MatVec], strict=True) for f in e.factors)
 
     def _print_OneMinus(self, e):
         return f"1 {self.minus} " + self.paren(e.a, PREC[MatVec])
