@@ -41,6 +41,7 @@ class Op:
     op: str
     operands: tuple
     step: int
+    size: str                    # "H" or "D": the vector's length
     kind: str = "op"             # op | inter | state
     payload: object = None
 
@@ -81,6 +82,17 @@ def _describe(e, kids):
     raise TypeError(f"the graph view cannot unroll {type(e).__name__} nodes")
 
 
+def _size(e):
+    """The length ("H" or "D") of the vector an expression computes."""
+    if isinstance(e, Var):
+        if len(e.shape) != 1:
+            raise ValueError(f"{e.name} is a matrix; it can only be the left operand of @")
+        return e.shape[0]
+    if isinstance(e, MatVec):
+        return e.W.shape[1 if e.transpose else 0]
+    return _size(e.children()[0])
+
+
 def _walk(cell, T):
     """Every computed vector node of the unrolled cell, operands first."""
     out = []
@@ -94,7 +106,7 @@ def _walk(cell, T):
                 return memo[e]
             kids = [build(k) for k in e.children()]
             op, label, payload = _describe(e, kids)
-            out.append(Op(name or label, op, tuple(kids), t, kind, payload))
+            out.append(Op(name or label, op, tuple(kids), t, _size(e), kind, payload))
             memo[e] = name or label
             return memo[e]
 
@@ -102,7 +114,7 @@ def _walk(cell, T):
             kind = "state" if v.name in cell.states else "inter"
             name = f"{v.name}_{t}"
             if isinstance(e, Var):          # a plain copy keeps a node of its own
-                out.append(Op(name, "identity", (_leaf_id(e, t, cell),), t, kind))
+                out.append(Op(name, "identity", (_leaf_id(e, t, cell),), t, _size(e), kind))
             else:
                 build(e, name, kind)
     return out
@@ -135,7 +147,7 @@ def unroll(cell, T):
     for t in range(1, T + 1):
         g.add_node(f"{cell.x}_{t}", kind="input", shape="D", step=t, label=f"{cell.x}_{t}")
     for n in _walk(cell, T):
-        g.add_node(n.id, kind=n.kind, op=n.op, shape="H", step=n.step, label=n.id)
+        g.add_node(n.id, kind=n.kind, op=n.op, shape=n.size, step=n.step, label=n.id)
         for k, src in enumerate(n.operands):
             attrs = {"op": n.op}
             if n.op == "matvec":
@@ -277,6 +289,7 @@ def scalar_graph(cell, D, H, T):
     import networkx as nx
     cell = _as_cell(cell).check()
     g = nx.DiGraph()
+    dims = {"H": H, "D": D}
     ids = {}                       # vector node id -> object array of scalar ids
 
     def leaf(vid, shape, step):
@@ -302,8 +315,8 @@ def scalar_graph(cell, D, H, T):
 
     for n in _walk(cell, T):
         ops = [ids[o] for o in n.operands]
-        out = np.empty((H,), dtype=object)
-        for j in range(H):
+        out = np.empty((dims[n.size],), dtype=object)
+        for j in range(len(out)):
             out[j] = sid = f"{n.id}[{j}]"
             if n.op == "matvec":
                 W, v = ops

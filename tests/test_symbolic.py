@@ -64,3 +64,12 @@ def test_non_tanh_activations_are_refused_clearly():
 def test_bad_sizes():
     with pytest.raises(ValueError, match="positive integer"):
         prove(derive("rnn"), 0, 1, 1)
+
+
+def test_symengine_backend_agrees_and_still_catches_slips():
+    pytest.importorskip("symengine", reason="symengine is the optional 'fast' extra")
+    d = derive("gru")
+    assert prove(d, 2, 2, 2, backend="symengine").passed
+    wrong = d.with_grad("b_r", d.param_grads["b_z"])
+    report = prove(wrong, 2, 2, 2, backend="symengine")
+    assert [c.name for c in report.failures] == ["b_r"]

@@ -16,7 +16,7 @@ import sympy
 from ..activations import tanh
 from ..cells import get_cell
 from ..ir import (Add, Cell, Delta, Direct, Expr, Had, MatVec, Neg, Next, Scale,
-                  Var, had, leaves)
+                  Var, add, had, leaves, neg)
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,22 @@ def transpose(term):
     return Term(term.coeff, tuple(out))
 
 
+def merge(terms):
+    """k₁ diag(a) R + k₂ diag(b) R = diag(k₁a + k₂b) R: one term per chain R."""
+    out = {}
+    for t in terms:
+        if not t.factors or not isinstance(t.factors[0], Diag):
+            out[id(t)] = t
+            continue
+        v = t.factors[0].v
+        v = v if t.coeff == 1 else neg(v) if t.coeff == -1 else Scale(t.coeff, v)
+        key = t.factors[1:]
+        if key in out:
+            v = add(out[key].factors[0].v, v)
+        out[key] = Term(sympy.S.One, (Diag(v),) + key)
+    return list(out.values())
+
+
 def one_step_jacobian(derivation):
     """{(s_out, s_in): [Term]}: ∂s_out,t/∂s_in,t−1 as a sum of chains."""
     defs = dict(derivation.delta_defs)
@@ -103,7 +119,7 @@ def one_step_jacobian(derivation):
         if carry is None:
             continue
         for seed, terms in linear_terms(carry, defs).items():
-            blocks[seed.name, s_in] = [transpose(t) for t in terms]
+            blocks[seed.name, s_in] = merge([transpose(t) for t in terms])
     states = derivation.cell.states
     return {(a, b): blocks.get((a, b), []) for a in states for b in states}
 

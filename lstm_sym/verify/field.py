@@ -9,6 +9,7 @@ probability ≈ degree / p (Schwartz–Zippel)."""
 from __future__ import annotations
 
 import hashlib
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -56,17 +57,18 @@ class Oracle:
 
 
 def to_field(e, values, oracle, memo):
-    """Exact value mod p of a SymPy expression built from +, ×, integer
-    powers, rationals, symbols (values[s]) and tanh."""
+    """Exact value mod p of a SymPy (or symengine) expression built from +, ×,
+    integer powers, rationals, symbols (values[name]) and tanh."""
     got = memo.get(e)
     if got is not None:
         return got
     if e.is_Symbol:
-        r = values[e]
+        r = values[e.name]
     elif e.is_Integer:
         r = int(e) % P
     elif e.is_Rational:
-        r = int(e.p) * pow(int(e.q), -1, P) % P
+        q = Fraction(str(e))
+        r = q.numerator * pow(q.denominator, -1, P) % P
     elif e.is_Add:
         r = sum(to_field(a, values, oracle, memo) for a in e.args) % P
     elif e.is_Mul:
@@ -75,7 +77,7 @@ def to_field(e, values, oracle, memo):
             r = r * to_field(a, values, oracle, memo) % P
     elif e.is_Pow and e.exp.is_Integer:
         r = pow(to_field(e.base, values, oracle, memo), int(e.exp), P)
-    elif isinstance(e, sympy.tanh):
+    elif type(e).__name__ == "tanh":
         r = oracle.tanh(to_field(e.args[0], values, oracle, memo))
     else:
         raise ValueError(f"the exact proof cannot evaluate {type(e).__name__} "
@@ -95,10 +97,10 @@ class FieldBackend:
 
     def act(self, fn, a):
         e = fn.in_tanh_form()
-        return np.array([GF(to_field(e, {self.x: v.v}, self.oracle, {})) for v in a], dtype=object)
+        return np.array([GF(to_field(e, {self.x.name: v.v}, self.oracle, {})) for v in a], dtype=object)
 
     def map(self, expr, x, a):
-        return np.array([GF(to_field(expr, {x: v.v}, self.oracle, {})) for v in a], dtype=object)
+        return np.array([GF(to_field(expr, {x.name: v.v}, self.oracle, {})) for v in a], dtype=object)
 
     def scale(self, k, a):
         k = sympy.Rational(k)

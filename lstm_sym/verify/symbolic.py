@@ -102,9 +102,9 @@ def prove(derivation, D, H, T=1, *, seed=0, points=2, backend="sympy"):
     checks = {name: GradientCheck(name, a.size) for name, a in targets}
     rng = random.Random(seed)
     for _ in range(points):
-        values = {s: rng.randrange(P) for s in symbols}
+        values = {s.name: rng.randrange(P) for s in symbols}
         oracle = Oracle(rng.randrange(P))
-        gf = lambda a: np.vectorize(lambda s: GF(values[s]), otypes=[object])(a)
+        gf = lambda a: np.vectorize(lambda s: GF(values[s.name]), otypes=[object])(a)
         fctx = run_forward(cell, {p: gf(a) for p, a in params.items()}, [gf(x) for x in xs],
                            {s: gf(a) for s, a in init.items()}, FieldBackend(oracle))
         derived = run_backward(derivation, fctx, [gf(g) for g in G], {s: gf(a) for s, a in Gc.items()})
@@ -150,8 +150,8 @@ def _differentiate(L, syms, backend):
             import symengine
         except ImportError:
             raise ValueError("backend 'symengine' needs the optional extra: pip install 'lstm-sym[fast]'") from None
-        Ls = symengine.sympify(L)
-        return {s: sympy.sympify(Ls.diff(symengine.sympify(s))) for s in syms}
+        Ls = symengine.sympify(L)        # the field evaluator reads symengine trees as they are
+        return {s: Ls.diff(symengine.Symbol(s.name)) for s in syms}
     raise ValueError(f"unknown backend {backend!r}; choose sympy or symengine")
 
 
