@@ -39,6 +39,8 @@ def write_output(path, text, force=False):
     if path is None or path == "-":
         sys.stdout.write(text)
         return
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write {path}: it is a folder; give a file name")
     if os.path.exists(path) and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     folder = os.path.dirname(os.path.abspath(path))
@@ -118,7 +120,12 @@ def parse_sizes(text, n):
         raise UsageError(f"--sizes: {e}") from None
 
 
-COMMANDS = [_derive, _prove, _docs]
+def _graph(sub):
+    from .graph import register_graph
+    register_graph(sub)
+
+
+COMMANDS = [_derive, _prove, _docs, _graph]
 
 
 def main(argv=None):

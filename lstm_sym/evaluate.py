@@ -58,7 +58,9 @@ def evaluate(e, ctx):
     if isinstance(e, Direct):
         return ctx.direct[t + e.time]
     if isinstance(e, Next):
-        return ctx.carry.get((e.name, t + 1), ctx.final.get(e.name, ctx.zero))
+        if t == ctx.T:
+            return ctx.final.get(e.name, ctx.zero)
+        return ctx.carry.get((e.name, t + 1), ctx.zero)
     if isinstance(e, Add):
         out = evaluate(e.terms[0], ctx)
         for term in e.terms[1:]:

@@ -82,39 +82,45 @@ def _describe(e, kids):
     raise TypeError(f"the graph view cannot unroll {type(e).__name__} nodes")
 
 
-def _size(e):
-    """The length ("H" or "D") of the vector an expression computes."""
-    if isinstance(e, Var):
-        if len(e.shape) != 1:
-            raise ValueError(f"{e.name} is a matrix; it can only be the left operand of @")
-        return e.shape[0]
-    if isinstance(e, MatVec):
-        return e.W.shape[1 if e.transpose else 0]
-    return _size(e.children()[0])
-
-
 def _walk(cell, T):
     """Every computed vector node of the unrolled cell, operands first."""
-    out = []
+    out, size = [], {}               # size: node id -> "H" | "D" (or a param's shape)
+
+    def length(op, e, kids):
+        if op == "matvec":
+            rows, cols = (size[kids[0]][::-1] if e.transpose else size[kids[0]])
+            if size[kids[1]] != cols:
+                raise ValueError(f"cell {cell.name}: {kids[0]} times a vector of length {size[kids[1]]}")
+            return rows
+        lengths = {size[k] for k in kids}
+        if len(lengths) != 1 or not isinstance(next(iter(lengths)), str):
+            raise ValueError(f"cell {cell.name}: {op} of {', '.join(kids)} mixes shapes {sorted(map(str, lengths))}")
+        return lengths.pop()
+
     for t in range(1, T + 1):
-        memo = {}                   # a sub-expression used twice in a step is one node
+        memo = {}                    # a sub-expression used twice in a step is one node
 
         def build(e, name=None, kind="op"):
             if isinstance(e, Var):
-                return _leaf_id(e, t, cell)
+                vid = _leaf_id(e, t, cell)
+                size.setdefault(vid, e.shape[0] if len(e.shape) == 1 else e.shape)
+                return vid
             if name is None and e in memo:
                 return memo[e]
             kids = [build(k) for k in e.children()]
             op, label, payload = _describe(e, kids)
-            out.append(Op(name or label, op, tuple(kids), t, _size(e), kind, payload))
-            memo[e] = name or label
-            return memo[e]
+            vid = memo[e] = name or label
+            size[vid] = length(op, e, kids)
+            out.append(Op(vid, op, tuple(kids), t, size[vid], kind, payload))
+            return vid
 
         for v, e in cell.equations:
             kind = "state" if v.name in cell.states else "inter"
             name = f"{v.name}_{t}"
             if isinstance(e, Var):          # a plain copy keeps a node of its own
-                out.append(Op(name, "identity", (_leaf_id(e, t, cell),), t, _size(e), kind))
+                src = build(e)
+                size[name] = size[src]
+                out.append(Op(name, "identity", (src,), t, size[src], kind))
             else:
                 build(e, name, kind)
     return out
@@ -211,13 +217,13 @@ def to_dot(g):
     """Graphviz DOT text.  Written here because networkx's DOT writers need
     pydot or pygraphviz, which are not dependencies of this package."""
     q = lambda s: '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    shapes = {"param": "box", "input": "box", "state": "doublecircle", "loss": "octagon"}
+    look = {"param": 'shape=box, style=filled, fillcolor="#e8e8e8"', "input": "shape=box",
+            "state": "shape=doublecircle", "inter": "shape=ellipse", "loss": "shape=octagon"}
     lines = [f"digraph {q(g.graph.get('cell', 'cell') + ' T=' + str(g.graph.get('T', '')))} {{",
              "  rankdir=LR;", "  node [fontname=Helvetica, fontsize=10];",
              "  edge [fontname=Helvetica, fontsize=8];"]
     for n, a in g.nodes(data=True):
-        shape = shapes.get(a.get("kind"), "ellipse" if a.get("kind") == "inter" else "plaintext")
-        lines.append(f"  {q(n)} [label={q(a.get('label', n))}, shape={shape}];")
+        lines.append(f"  {q(n)} [label={q(a.get('label', n))}, {look.get(a.get('kind'), 'shape=plaintext')}];")
     for u, v, a in g.edges(data=True):
         lines.append(f"  {q(u)} -> {q(v)} [label={q(a.get('op', ''))}];")
     lines.append("}")
@@ -245,7 +251,7 @@ def register_graph(sub):
     """`lstm-sym graph CELL --T 3 --format dot|graphml|json [-o FILE] [--force]`."""
     from . import cli
     p = sub.add_parser("graph", help="export the unrolled computation graph (DOT, GraphML, JSON)")
-    p.add_argument("cell", type=cli.cell_name)
+    p.add_argument("cell", type=cli.cell_name, help="a built-in cell: rnn, lstm or gru")
     p.add_argument("--T", type=cli.positive_int, default=3, help="number of unrolled steps (default 3)")
     p.add_argument("--format", default="dot", choices=FORMATS)
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
@@ -364,16 +370,15 @@ _COMPILED = {}
 
 
 def _compiled(expr, nargs):
-    """(value, [∂/∂a_k]) of a node's own expression, as float functions.
-    SymPy differentiates the small expression; nodes with the same expression
-    share the work."""
+    """A node's own expression and its partials [∂/∂a_k], as two float
+    functions of the parents' values.  SymPy differentiates the small
+    expression; nodes with the same expression share the work."""
     key = (expr, nargs)
     got = _COMPILED.get(key)
     if got is None:
         args = _A[:nargs]
-        parts = [sympy.diff(expr, s) for s in args]
         got = (sympy.lambdify(args, expr, "numpy"),
-               [sympy.lambdify(args, d, "numpy") for d in parts])
+               sympy.lambdify(args, [sympy.diff(expr, s) for s in args], "numpy"))
         _COMPILED[key] = got
     return got
 
@@ -418,27 +423,26 @@ def reverse_accumulate(sg, params, xs, init, G, Gc=None):
         put(arr, Gc.get(s, np.zeros(arr.shape)))
 
     nodes = g.nodes
-    for n in sg.order:                                   # forward values
-        a = nodes[n]
-        f, _ = _compiled(a["expr"], len(a["parents"]))
-        value[n] = f(*[value[p] for p in a["parents"]])
-
-    adj = dict.fromkeys(value, 0.0)
-    adj[LOSS] = 1.0
     param_of = {sid: (p, idx) for p, arr in sg.params.items() for idx, sid in np.ndenumerate(arr)}
     per_step = {p: [np.zeros(arr.shape) for _ in range(sg.T)] for p, arr in sg.params.items()}
-    for n in reversed(sg.order):                          # reverse accumulation
-        a = nodes[n]
-        if adj[n] == 0.0:
-            continue
-        _, partials = _compiled(a["expr"], len(a["parents"]))
-        vals = [value[p] for p in a["parents"]]
-        for p, d in zip(a["parents"], partials):
-            share = adj[n] * d(*vals)
-            adj[p] += share
-            if p in param_of:
-                name, idx = param_of[p]
-                per_step[name][a["step"] - 1][idx] += share
+    with np.errstate(over="ignore"):            # σ(−800): exp overflows to inf, σ is 0
+        for n in sg.order:                      # forward values
+            a = nodes[n]
+            f, _ = _compiled(a["expr"], len(a["parents"]))
+            value[n] = f(*[value[p] for p in a["parents"]])
+        adj = dict.fromkeys(value, 0.0)
+        adj[LOSS] = 1.0
+        for n in reversed(sg.order):            # reverse accumulation
+            a = nodes[n]
+            if adj[n] == 0.0:
+                continue
+            _, partials = _compiled(a["expr"], len(a["parents"]))
+            for p, d in zip(a["parents"], partials(*[value[p] for p in a["parents"]])):
+                share = adj[n] * d
+                adj[p] += share
+                if p in param_of:               # the step-t copy's share of ∇_W E
+                    name, idx = param_of[p]
+                    per_step[name][a["step"] - 1][idx] += share
 
     gather = lambda arr: np.vectorize(adj.__getitem__, otypes=[float])(arr)
     grads = {p: gather(arr) for p, arr in sg.params.items()}

@@ -308,7 +308,10 @@ class Cell:
             self.gates[net.name] = name
             expr = Act(expr.fn, net)
         kind = "state" if name in self.states else "inter"
-        v = Var(name, kind, ("H",), 0)
+        shape = shape_of(expr)
+        if kind == "state" and shape != ("H",):
+            raise ValueError(f"state {name} must have length H, but its expression has length {shape[0]}")
+        v = Var(name, kind, shape, 0)
         self.equations.append((v, expr))
         return v
 
@@ -333,6 +336,22 @@ class Cell:
         if unused:
             raise ValueError(f"cell {self.name}: parameter(s) {unused} declared but never used")
         return self
+
+
+def shape_of(e):
+    """The shape of a forward expression, checking that operands agree."""
+    if isinstance(e, Var):
+        return e.shape
+    if isinstance(e, MatVec):
+        W, v = shape_of(e.W), shape_of(e.v)
+        rows, cols = (W[1], W[0]) if e.transpose else W
+        if v != (cols,):
+            raise ValueError(f"matrix of shape ({', '.join(W)}) cannot multiply a vector of length {v[0]}")
+        return (rows,)
+    shapes = {shape_of(k) for k in e.children()}
+    if len(shapes) != 1:
+        raise ValueError(f"elementwise operands of different lengths: {sorted(s[0] for s in shapes)}")
+    return shapes.pop()
 
 
 def sym(name):

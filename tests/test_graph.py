@@ -38,18 +38,6 @@ def user_cell():
     return c
 
 
-def problem(cell, D, H, T, seed=0):
-    """Weights of scale 0.5, non-zero h0 and c0, random G_t and G_c."""
-    rng = np.random.default_rng(seed)
-    dims = {"H": H, "D": D}
-    params = {p: 0.5 * rng.standard_normal(tuple(dims[s] for s in v.shape)) for p, v in cell.params.items()}
-    xs = [rng.standard_normal(D) for _ in range(T)]
-    init = {s: rng.standard_normal(H) for s in cell.states}
-    G = [rng.standard_normal(H) for _ in range(T)]
-    Gc = {s: rng.standard_normal(H) for s in cell.states[1:]}
-    return params, xs, init, G, Gc
-
-
 def reference(cell, params, xs, init, G, Gc):
     return run_backward(derive(cell), run_forward(cell, params, xs, init), G, Gc)
 
@@ -201,17 +189,17 @@ def test_rnn_every_step_back_multiplies_by_W_and_gru_has_a_gated_shortcut():
 # --- the scalar graph: a third, independent gradient --------------------------------
 
 @pytest.mark.parametrize("name", CELLS)
-def test_graph_gradients_equal_the_reference_interpreter(name):
+def test_graph_gradients_equal_the_reference_interpreter(name, instance):
     cell = get_cell(name)
-    params, xs, init, G, Gc = problem(cell, 2, 3, 4, seed=1)
+    params, xs, init, G, Gc = instance(cell, 2, 3, 4, seed=1)
     got = graph_gradients(cell, params, xs, init, G, Gc)
     assert_same(got, reference(cell, params, xs, init, G, Gc), rtol=1e-11, atol=1e-13)
 
 
 @pytest.mark.parametrize("name", CELLS + ("user",))
-def test_graph_gradients_equal_finite_differences(name):
+def test_graph_gradients_equal_finite_differences(name, instance):
     cell = user_cell() if name == "user" else get_cell(name)
-    params, xs, init, G, Gc = problem(cell, 2, 3, 3, seed=2)
+    params, xs, init, G, Gc = instance(cell, 2, 3, 3, seed=2)
     acc = reverse_accumulate(scalar_graph(cell, 2, 3, 3), params, xs, init, G, Gc)
     f = lambda: forward_loss(cell, params, xs, init, G, Gc)
     assert acc.loss == pytest.approx(f(), rel=1e-13)
@@ -224,26 +212,26 @@ def test_graph_gradients_equal_finite_differences(name):
     assert_same(acc.grads, want, rtol=1e-6, atol=1e-8)
 
 
-def test_user_cell_matches_the_reference_interpreter():
+def test_user_cell_matches_the_reference_interpreter(instance):
     cell = user_cell()
-    params, xs, init, G, Gc = problem(cell, 3, 2, 4, seed=3)
+    params, xs, init, G, Gc = instance(cell, 3, 2, 4, seed=3)
     assert_same(graph_gradients(cell, params, xs, init, G, Gc),
                 reference(cell, params, xs, init, G, Gc), rtol=1e-11, atol=1e-13)
 
 
-def test_graph_gradient_catches_the_tutorials_missing_cell_carry():
+def test_graph_gradient_catches_the_tutorials_missing_cell_carry(instance):
     # the tutorial's δh_{t−1} drops δc_t ⊙ f_t: the derivation with that slip must disagree
     cell = get_cell("lstm")
-    params, xs, init, G, Gc = problem(cell, 2, 3, 3, seed=4)
+    params, xs, init, G, Gc = instance(cell, 2, 3, 3, seed=4)
     ctx = run_forward(cell, params, xs, init)
     wrong = run_backward(derive(cell).with_carry("c", None), ctx, G, Gc)
     right = graph_gradients(cell, params, xs, init, G, Gc)
     assert not np.allclose(wrong["W_fh"], right["W_fh"], rtol=1e-3)
 
 
-def test_cell_cotangent_forms():
+def test_cell_cotangent_forms(instance):
     cell = get_cell("lstm")
-    params, xs, init, G, Gc = problem(cell, 2, 2, 2, seed=5)
+    params, xs, init, G, Gc = instance(cell, 2, 2, 2, seed=5)
     as_dict = graph_gradients(cell, params, xs, init, G, Gc)
     as_vector = graph_gradients(cell, params, xs, init, G, Gc["c"])
     assert_same(as_vector, as_dict, rtol=0, atol=0)
@@ -275,9 +263,9 @@ def untied_loss(cell, per_step_params, xs, init, G, Gc):
 
 
 @pytest.mark.parametrize("name", ("rnn", "lstm"))
-def test_per_step_contributions_are_the_gradients_of_each_copy(name):
+def test_per_step_contributions_are_the_gradients_of_each_copy(name, instance):
     cell, T = get_cell(name), 3
-    params, xs, init, G, Gc = problem(cell, 2, 2, T, seed=6)
+    params, xs, init, G, Gc = instance(cell, 2, 2, T, seed=6)
     shares = per_step_gradients(cell, params, xs, init, G, Gc)
     total = reference(cell, params, xs, init, G, Gc)
     copies = [{p: a.copy() for p, a in params.items()} for _ in range(T)]
@@ -306,7 +294,7 @@ def test_graphml_and_json_round_trip(name):
     assert back.nodes["h_1"]["kind"] == "state" and back.graph["cell"] == name
 
 
-NODE = re.compile(r'^  "((?:[^"\\]|\\.)*)" \[label="(?:[^"\\]|\\.)*", shape=\w+\];$')
+NODE = re.compile(r'^  "((?:[^"\\]|\\.)*)" \[label="(?:[^"\\]|\\.)*", shape=\w+[^\]]*\];$')
 EDGE = re.compile(r'^  "((?:[^"\\]|\\.)*)" -> "((?:[^"\\]|\\.)*)" \[label="(\w+)"\];$')
 
 
@@ -330,8 +318,7 @@ def test_dot_opens_in_graphviz():
 
 
 @pytest.fixture
-def lstm_sym(monkeypatch):
-    monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + [register_graph])
+def lstm_sym():
     return cli.main
 
 
@@ -358,3 +345,13 @@ def test_command_bad_input_is_one_line_and_exit_2(lstm_sym, capsys, argv, says):
     assert lstm_sym(argv) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1
+
+
+def test_mixing_vector_lengths_is_refused():
+    from lstm_sym.activations import tanh
+    c = Cell("bad", states=("h",))
+    W = c.param("W", "H", "H")
+    h, x = c.prev("h"), c.input("x")
+    c.let("h", tanh(W @ h + x))
+    with pytest.raises(ValueError, match="mixes shapes"):
+        unroll(c, 2)

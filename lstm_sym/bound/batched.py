@@ -29,11 +29,11 @@ def _map_fn(expr, x):
     return _MAPS[key]
 
 
-def _product(v, W):
-    """Rows v (N, M, K) times W (N, K, H)."""
+def matvec(W, v, transpose=False):
+    """W v (or Wᵀ v) for every trial and row: W (N, H, K), v (N, M, K)."""
     if v.shape[1] == 1:
-        return np.einsum("nmk,nkh->nmh", v, W)
-    return np.matmul(v, W)
+        return np.einsum("nmh,nhk->nmk" if transpose else "nmk,nhk->nmh", v, W)
+    return np.matmul(v, W if transpose else W.transpose(0, 2, 1))
 
 
 class Forward:
@@ -45,7 +45,6 @@ class Forward:
     def __init__(self, cell, params, xs, init):
         self.cell = cell
         self.mats = {p: np.asarray(a, float) for p, a in params.items() if np.ndim(a) == 3}
-        self.mats_T = {p: np.ascontiguousarray(a.transpose(0, 2, 1)) for p, a in self.mats.items()}
         self.vecs = {p: np.asarray(a, float)[:, None, :] for p, a in params.items() if np.ndim(a) == 2}
         self.T = len(xs)
         self.env = {(s, 0): np.asarray(init[s], float)[:, None, :] for s in cell.states}
@@ -90,8 +89,7 @@ class Forward:
         if isinstance(e, OneMinus):
             return 1 - self.value(e.a, t, adj)
         if isinstance(e, MatVec):
-            W = self.mats if e.transpose else self.mats_T
-            return _product(self.value(e.v, t, adj), W[e.W.name])
+            return matvec(self.mats[e.W.name], self.value(e.v, t, adj), e.transpose)
         if isinstance(e, Act):
             with np.errstate(over="ignore"):
                 return e.fn.numpy_fn(self.value(e.a, t, adj))

@@ -1,0 +1,190 @@
+"""Measurements: ‖δ_k‖/‖δ_t‖ against the bounds over random instances,
+Pascanu's regimes, the seeds' per-step weight-gradient picture (rnn against
+lstm), and the LSTM cell-state path with the forget-gate bias high and low.
+
+Random instances (the same for every cell given the same seed, size and T):
+x_t ∈ ℝ^8 and h_0, c_0 with standard normal entries (h_0, c_0 × 0.5), the
+cotangent g on h_T standard normal; recurrent weights s·G/√H, input weights
+G/√8 (so each entry of U x_t has unit variance), biases 0.  G standard normal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .batched import Backward, Forward, step_bound_logs
+from .jacobian import Diag, beta_f, one_step_jacobian, rnn_factor
+
+INPUT_SIZE = 8
+TOL = 1e-9          # relative slack for float rounding when counting violations
+FORGET_BIAS = {"high": 3.0, "low": -3.0}
+
+
+@dataclass
+class Instance:
+    params: dict        # name -> (N, ...) arrays
+    xs: np.ndarray      # (T, N, D)
+    init: dict          # state -> (N, H)
+    g: np.ndarray       # (N, H): the cotangent on h_T
+
+
+def random_instance(cell, trials, H, T, scale=1.0, seed=0, forget_bias=None):
+    data, weights = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    D = INPUT_SIZE
+    xs = data.standard_normal((T, trials, D))
+    g = data.standard_normal((trials, H))
+    init0 = {s: 0.5 * data.standard_normal((trials, H)) for s in ("h", "c")}
+    init = {s: init0[s] if s in init0 else np.zeros((trials, H)) for s in cell.states}
+    params = {}
+    for p, v in cell.params.items():
+        if v.shape == ("H", "H"):
+            params[p] = scale * weights.standard_normal((trials, H, H)) / np.sqrt(H)
+        elif v.shape == ("H", "D"):
+            params[p] = weights.standard_normal((trials, H, D)) / np.sqrt(D)
+        else:
+            params[p] = np.zeros((trials, H))
+    if forget_bias is not None:
+        params["b_f"] = np.full((trials, H), float(forget_bias))
+    return Instance(params, xs, init, g)
+
+
+def recurrent_params(cell):
+    return [p for p, v in cell.params.items() if v.shape == ("H", "H")]
+
+
+@dataclass
+class Measurement:
+    """Per distance d = t − k (rows 0..T) and trial (columns), all as logs."""
+    log_ratio: np.ndarray        # log ‖δ_{T−d}‖/‖δ_T‖
+    log_data_bound: np.ndarray   # log ∏_{i=k+1}^{T} (bound on ‖∂s_i/∂s_{i−1}‖)
+    log_beta_bound: object       # log (β_f β_W)^d for an rnn-like cell, else None
+    beta_product: object         # β_f β_W per trial (rnn-like), else None
+    log_grad: np.ndarray         # log ‖∇_{W_k}E‖_F over the recurrent weights, k = T − d
+
+    @property
+    def T(self):
+        return self.log_ratio.shape[0] - 1
+
+    @property
+    def trials(self):
+        return self.log_ratio.shape[1]
+
+    def violations(self, log_bound):
+        return int(np.count_nonzero(self.log_ratio[1:] > log_bound[1:] + TOL))
+
+
+def measure(derivation, inst, bounds=True):
+    """Run forward and backward for every trial at once; compare with the
+    bounds (bounds=False: only the ratios and weight-gradient terms)."""
+    cell = derivation.cell
+    fw = Forward(cell, inst.params, inst.xs, inst.init)
+    T = fw.T
+    seed = {cell.states[0]: inst.g[:, None, :]}
+    rec = recurrent_params(cell)
+    bw = Backward(derivation, fw, seed, grads=rec)
+    log_norm = np.array([bw.log_norm[T - d][:, 0] for d in range(T + 1)])
+    data = None
+    if bounds:
+        steps = step_bound_logs(derivation, fw)                             # (T, N), t = 1..T
+        data = np.vstack([np.zeros(fw.trials), np.cumsum(steps[::-1], axis=0)])
+    log_grad = np.array([_log_sum_sq([bw.grad_log[p][T - d][:, 0] for p in rec]) for d in range(T)])
+    beta_bound = product = None
+    rnn = rnn_factor(derivation) if bounds else None
+    if rnn is not None:
+        act, _, W = rnn
+        product = float(beta_f(act)[0]) * fw.sigma_max(W.name)
+        with np.errstate(divide="ignore"):
+            beta_bound = np.outer(np.arange(T + 1), np.log(product))
+    return Measurement(log_norm - log_norm[0], data, beta_bound, product, log_grad)
+
+
+def _log_sum_sq(logs):
+    """log sqrt(Σ exp(2 l)) without overflow."""
+    logs = np.array(logs)
+    top = logs.max(axis=0)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + 0.5 * np.log(np.exp(2 * (logs - safe)).sum(axis=0))
+
+
+def distances(T):
+    """The rows a table shows: the first few steps, then every tenth, and T."""
+    ds = [d for d in (1, 2, 3, 5, 10, 15, 20, 30, 40, 50) if d < T]
+    ds += [d for d in range(60, T, 20)]
+    return ds + [T]
+
+
+def median_exp(logs):
+    with np.errstate(over="ignore"):
+        return float(np.exp(np.median(logs)))
+
+
+def max_exp(logs):
+    with np.errstate(over="ignore"):
+        return float(np.exp(np.max(logs)))
+
+
+def regimes(m):
+    """Pascanu et al. 2013 on the measured trials (rnn-like cells only):
+    {below, below_vanished, above, above_vanished, example (β_fβ_W, ratio)}.
+    'Vanished': ‖δ_0‖ < ‖δ_T‖, i.e. the mean per-step factor is below 1."""
+    if m.beta_product is None:
+        return None
+    last = m.log_ratio[m.T]
+    below = m.beta_product < 1
+    vanished = last < 0
+    example = None
+    candidates = np.flatnonzero(~below & vanished)
+    if len(candidates):
+        i = candidates[np.argmax(m.beta_product[candidates])]
+        example = (float(m.beta_product[i]), float(np.exp(last[i])), int(i))
+    return dict(below=int(below.sum()), below_vanished=int((below & vanished).sum()),
+                above=int((~below).sum()), above_vanished=int((~below & vanished).sum()),
+                example=example)
+
+
+def cell_state_path(derivation, inst, bias, n=32):
+    """‖∂c_T/∂c_k‖₂ for the first n trials with b_f = bias: (direct path
+    ‖∏ diag(f_i)‖ = max_j ∏ f_ij, total Jacobian), each (T+1, n) logs."""
+    cell = derivation.cell
+    params = {p: a[:n] for p, a in inst.params.items()}
+    params["b_f"] = np.full_like(params["b_f"], bias)
+    fw = Forward(cell, params, inst.xs[:, :n], {s: a[:n] for s, a in inst.init.items()})
+    T, N, H = fw.T, fw.trials, fw.H
+    (direct,) = one_step_jacobian(derivation)["c", "c"]
+    assert len(direct.factors) == 1 and isinstance(direct.factors[0], Diag)
+    with np.errstate(divide="ignore"):
+        logs = np.array([np.log(np.abs(fw.value(direct.factors[0].v, t)[:, 0, :])) for t in range(T, 0, -1)])
+    path = np.vstack([np.zeros((1, N)), np.cumsum(logs, axis=0).max(axis=2)])
+    seed = {"c": np.broadcast_to(np.eye(H), (N, H, H)), "h": np.zeros((N, H, H))}
+    bw = Backward(derivation, fw, seed, keep=True)
+    total = np.empty((T + 1, N))
+    for d in range(T + 1):
+        k = T - d
+        sigma = np.linalg.svd(bw.unit[k]["c"], compute_uv=False)[:, 0]
+        with np.errstate(divide="ignore"):
+            total[d] = bw.log_norm[k][:, 0] + np.log(sigma)
+    return path, total
+
+
+# --- fixed cases -------------------------------------------------------------
+
+def rnn_case(derivation, W, b, h0, T, g=None):
+    """One rnn instance with zero inputs: log ‖δ_{T−d}‖/‖δ_T‖, d = 0..T."""
+    W = np.asarray(W, float)
+    H = W.shape[0]
+    inst = Instance({"W": W[None], "U": np.zeros((1, H, 1)), "b": np.asarray(b, float)[None]},
+                    np.zeros((T, 1, 1)), {"h": np.asarray(h0, float)[None]},
+                    np.ones((1, H)) if g is None else np.asarray(g, float)[None])
+    return measure(derivation, inst)
+
+
+def spectral_instance(cell, act, trials, H, T, rho, seed):
+    """rnn instance with ‖W‖₂ = ρ/β_f exactly, so β_f β_W = ρ (ρ: one value
+    or one per trial)."""
+    inst = random_instance(cell, trials, H, T, 1.0, seed)
+    W = inst.params["W"]
+    rho = np.broadcast_to(np.asarray(rho, float), (trials,))[:, None, None]
+    inst.params["W"] = rho / float(beta_f(act)[0]) * W / np.linalg.svd(W, compute_uv=False)[:, :1, None]
+    return inst

@@ -1,0 +1,374 @@
+"""What `lstm-sym bound` prints and derivations/bound.md says: blocks
+(headings, paragraphs, equations, tables) rendered as text, LaTeX or Markdown.
+
+The equations are printed from the derivation: the one-step factor is the
+carry's linear map, transposed (jacobian.py); only the k-step product and the
+norm inequalities around it are written here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from ..derive import derive
+from ..ir import Delta, Var
+from ..printing.latex import LatexPrinter
+from ..printing.text import TextPrinter
+from . import experiments as ex
+from .jacobian import Diag, beta_f, one_step_jacobian, rnn_factor
+
+
+# --- blocks --------------------------------------------------------------------
+
+@dataclass
+class Heading:
+    text: str
+
+
+@dataclass
+class Para:
+    text: str
+
+
+@dataclass
+class Eqs:
+    """Equations as (lhs, [(relation, rhs), ...]) in text and in LaTeX."""
+    text: list
+    latex: list
+
+
+@dataclass
+class Table:
+    columns: list       # [(text, latex)]
+    rows: list          # [[cell text]]
+
+
+class TextStyle:
+    printer = TextPrinter
+    diag = "diag({})"
+    T = "ᵀ"
+    partial = "∂{}/∂{}"
+    norm = "‖{}‖"
+    norm2 = "‖{}‖₂"
+    prod = "∏_{{i={}}}^{{{}}} {}"
+    dots = "⋯"
+    fprime = "f′({})"
+    beta_f, beta_W = "β_f", "β_W"
+    power = "({})^({})"
+    sup = "sup_x |{}|"
+    sigma = "σ_max({})"
+    le = "≤"
+    t_k = "t−k"
+
+
+class LatexStyle:
+    printer = LatexPrinter
+    diag = r"\operatorname{{diag}}\left({}\right)"
+    T = r"^{\top}"
+    partial = r"\frac{{\partial {}}}{{\partial {}}}"
+    norm = r"\left\lVert {} \right\rVert"
+    norm2 = r"\left\lVert {} \right\rVert_2"
+    prod = r"\prod_{{i={}}}^{{{}}} {}"
+    dots = r"\cdots"
+    fprime = r"f'\left({}\right)"
+    beta_f, beta_W = r"\beta_f", r"\beta_W"
+    power = r"\left({}\right)^{{{}}}"
+    sup = r"\sup_x \left|{}\right|"
+    sigma = r"\sigma_{{\max}}\left({}\right)"
+    le = r"\le"
+    t_k = "t-k"
+
+
+def _state(name, time):
+    return Var(name, "state", ("H",), time)
+
+
+def chain(st, P, term):
+    parts = []
+    for f in term.factors:
+        if isinstance(f, Diag):
+            parts.append(st.diag.format(P.doprint(f.v)))
+        else:
+            parts.append(P.doprint(f.W) + (st.T if f.transpose else ""))
+    body = " ".join(parts) or "I"
+    k = term.coeff
+    return body if k == 1 else f"-{body}" if k == -1 else f"{k} {body}"
+
+
+def block(st, P, terms):
+    return " + ".join(chain(st, P, t) for t in terms) or "0"
+
+
+# --- the symbolic part -------------------------------------------------------------
+
+def rnn_equations(d, st):
+    """The rnn's backward step, one-step Jacobian, k-step product and bound."""
+    P = st.printer()
+    act, v, W = rnn_factor(d)
+    s = d.cell.states[0]
+    net = dict(d.cell.equations)[_state(s, 0)].a
+    delta_net = next((dl, e) for dl, e in d.delta_defs if dl.name == net.name)
+    (rec_l, rec_r), = d.recurrences()
+    Wp = P.doprint(W)
+    fp = lambda base: st.fprime.format(P.at_base(base, net))
+    dfac = lambda base: st.diag.format(fp(base))
+    h = lambda base, off=0: P.at_base(base, _state(s, off))
+    dh = lambda base: P.at_base(base, Delta(s, 0))
+    J = lambda i: st.partial.format(h(i), h(i, -1))
+    fprime_x = (sympy.latex(act.derivative) if st is LatexStyle
+                else str(act.derivative).replace("**", "^"))
+    beta, _ = beta_f(act)
+    beta_s = sympy.latex(beta) if st is LatexStyle else str(beta)
+    return [
+        (P.doprint(delta_net[0]), [("=", P.doprint(delta_net[1]))]),
+        (P.doprint(rec_l), [("=", P.doprint(rec_r))]),
+        (J("t"), [("=", f"{st.diag.format(P.doprint(v))} {Wp}"), ("=", f"{dfac('t')} {Wp}")]),
+        (st.fprime.format("x"), [("=", fprime_x)]),
+        (dh("k"), [("=", f"({J('t')} {st.dots} {st.partial.format(h('k+1'), h('k'))}){st.T} {dh('t')}"),
+                   ("=", f"{Wp}{st.T} {dfac('k+1')} {st.dots} {Wp}{st.T} {dfac('t')} {dh('t')}")]),
+        (st.norm.format(dh("k")),
+         [(st.le, st.norm.format(dh("t")) + " " + st.prod.format("k+1", "t",
+                                                                  st.norm.format(dfac("i")) + " " + st.norm.format(Wp))),
+          (st.le, st.norm.format(dh("t")) + " " + st.power.format(f"{st.beta_f} {st.beta_W}", st.t_k))]),
+        (st.beta_f, [("=", st.sup.format(st.fprime.format("x"))), ("=", beta_s)]),
+        (st.beta_W, [("=", st.norm2.format(Wp)), ("=", st.sigma.format(Wp))]),
+    ]
+
+
+def jacobian_equations(d, st):
+    """Every block of ∂s_t/∂s_{t−1}, then (cells with a c state) the k-step
+    direct cell-state path."""
+    P = st.printer()
+    states = d.cell.states
+    blocks = one_step_jacobian(d)
+    out = [(st.partial.format(P.doprint(_state(a, 0)), P.doprint(_state(b, -1))), [("=", block(st, P, ts))])
+           for b in reversed(states) for a in reversed(states) for ts in [blocks[a, b]]]
+    cc = blocks.get(("c", "c"))
+    if cc and len(cc) == 1 and len(cc[0].factors) == 1 and isinstance(cc[0].factors[0], Diag):
+        f = cc[0].factors[0].v
+        lhs = st.partial.format(P.at_base("t", _state("c", 0)), P.at_base("k", _state("c", 0)))
+        direct = st.prod.format("k+1", "t", st.diag.format(P.at_base("i", f)))
+        out.append((lhs, [("=", direct + (" + (paths through h_i)" if st is TextStyle
+                                          else r" + \text{(paths through } \mathbf{h}_i\text{)}"))]))
+        out.append((st.norm2.format(direct), [("=", "max_j ∏_i f_{i,j}" if st is TextStyle
+                                                  else r"\max_j \prod_i f_{i,j}")]))
+    return out
+
+
+def derivation_blocks(d):
+    eqs = (rnn_equations if rnn_factor(d) else jacobian_equations)
+    out = [Heading(f"{d.cell.title}: gradient flow"), Eqs(eqs(d, TextStyle), eqs(d, LatexStyle))]
+    if rnn_factor(d):
+        act = rnn_factor(d)[0]
+        beta, how = beta_f(act)
+        out.append(Para(
+            f"Read off the derivation: δh_{{t−1}} is Wᵀ applied to δh_t ⊙ f′(net_t), so the one-step "
+            f"Jacobian is its transpose, diag(f′(net_t)) W, diagonal factor on the left.  δh_k is the "
+            f"gradient of the loss at step t alone (no ∂ℓ_i/∂h_i for i < t).  β_f = {beta} by {how}; "
+            f"β_W = σ_max(W), which bounds ‖W‖ and ‖Wᵀ‖ alike."))
+        out.append(Para(
+            "The seed writes δ_kᵀ = δ_tᵀ ∏_{i=k}^{t−1} diag[f′(net_i)] W with δ = ∂E/∂net.  With that δ "
+            "the step is δnet_{i}ᵀ = δnet_{i+1}ᵀ W diag(f′(net_i)): each factor is W diag[f′(net_i)], "
+            "the seed has them in transposed order (its order belongs to δ = ∂E/∂h with i = k+1..t).  "
+            "The norm bound survives: ‖AB‖ ≤ ‖A‖‖B‖ in either order."))
+        out.append(Para(
+            "Pascanu et al. 2013: β_f β_W < 1, i.e. σ_max(W) < 1/γ with γ = β_f (1 for tanh, 1/4 for "
+            "sigmoid), is sufficient for vanishing: every δ_k shrinks at least geometrically.  "
+            "β_f β_W > 1 is necessary for explosion, not sufficient: f′ is usually far below its sup."))
+    else:
+        out.append(Para(
+            "Each block is the transpose of the carry's linear map in (δh_t, carried δc_{t+1}), read off "
+            "the derivation.  ∂c_t/∂c_{t−1} = diag(f_t) has no weight matrix and no activation "
+            "derivative: along the cell state a gradient is scaled by the forget gate alone.  The "
+            "data-dependent bound below uses ‖block‖ ≤ Σ max|diag| σ_max(W) per block and ‖J‖₂ ≤ "
+            "the spectral norm of the matrix of block bounds; the cell has no constant β "
+            "(c_{t−1} in ∂c_t/∂h_{t−1} is unbounded)."))
+    return out
+
+
+# --- the measured part ---------------------------------------------------------------
+
+def signed(b):
+    return "0" if b == 0 else f"{b:+g}"
+
+
+def plain(v):
+    return "0" if v == 0 else f"{v:.3g}"
+
+
+def strict(v):
+    """3 significant digits, refusing values within 1e-8 (relative) of a rounding edge
+    (so the generated document does not flip on another machine)."""
+    s = plain(v)
+    if v != 0 and np.isfinite(v) and {plain(v * (1 - 1e-8)), plain(v * (1 + 1e-8))} != {s}:
+        raise ValueError(f"{v!r} is too close to a rounding edge for a generated document")
+    return s
+
+
+def measurement_blocks(m, fmt=plain):
+    rows = []
+    for d in ex.distances(m.T):
+        r, b = m.log_ratio[d], m.log_data_bound[d]
+        with np.errstate(invalid="ignore"):
+            tight = r - b
+        beta = "—" if m.log_beta_bound is None else fmt(ex.median_exp(m.log_beta_bound[d]))
+        rows.append([str(d), fmt(ex.median_exp(r)), fmt(ex.max_exp(r)), fmt(ex.median_exp(b)), beta,
+                     fmt(ex.median_exp(np.nan_to_num(tight, nan=-np.inf))),
+                     fmt(ex.max_exp(np.nan_to_num(tight, nan=-np.inf)))])
+    cols = [("t−k", "$t-k$"), ("‖δ_k‖/‖δ_t‖ median", r"median $\|\delta_k\|/\|\delta_t\|$"),
+            ("max", "max"), ("data bound, median", "data bound, median"),
+            ("(β_fβ_W)^(t−k), median", r"$(\beta_f\beta_W)^{t-k}$, median"),
+            ("ratio/bound, median", "ratio/bound, median"), ("ratio/bound, max", "ratio/bound, max")]
+    pairs = m.trials * m.T
+    text = (f"Bound violations: {m.violations(m.log_data_bound)} of {pairs} (trial, distance) pairs "
+            f"against the data-dependent bound")
+    if m.log_beta_bound is not None:
+        text += f", {m.violations(m.log_beta_bound)} against (β_f β_W)^(t−k)"
+    text += (f" (a violation is a bug: it is a theorem; slack {ex.TOL:g} relative for rounding).  "
+             "'data bound' is ‖δ_t‖ ∏ (bound on ‖∂s_i/∂s_{i−1}‖) per trial; 'ratio/bound' is its tightness.")
+    return [Table(cols, rows), Para(text)]
+
+
+def regime_para(m, fmt=plain):
+    r = ex.regimes(m)
+    if r is None:
+        return []
+    p = m.beta_product
+    text = (f"Pascanu's regimes on these trials: β_f β_W = β_f σ_max(W) has median {fmt(float(np.median(p)))} "
+            f"(range {fmt(float(p.min()))} to {fmt(float(p.max()))}).  Below 1 (σ_max(W) < 1/γ): "
+            f"{r['below']} trials, {r['below_vanished']} vanished (‖δ_0‖ < ‖δ_T‖).  Above 1: {r['above']} "
+            f"trials, {r['above_vanished']} of them still vanished")
+    if r["example"]:
+        b, ratio, i = r["example"]
+        text += f", e.g. trial {i}: β_f β_W = {fmt(b)} yet ‖δ_0‖/‖δ_T‖ = {fmt(ratio)}"
+    return [Para(text + ".")]
+
+
+def pascanu_table(d, trials, H, T, seed, rhos=(0.5, 0.9, 1.5, 3.0), fmt=plain):
+    """Random W with β_f β_W = ρ exactly, on both sides of 1."""
+    act = rnn_factor(d)[0]
+    rows = []
+    for rho in rhos:
+        m = ex.measure(d, ex.spectral_instance(d.cell, act, trials, H, T, rho, seed))
+        last = m.log_ratio[T]
+        rows.append([act.name, fmt(rho), str(trials), str(int((last < 0).sum())), fmt(ex.median_exp(last)),
+                     fmt(ex.max_exp(last)), fmt(rho ** T),
+                     str(m.violations(m.log_data_bound) + m.violations(m.log_beta_bound))])
+    cols = [("f", "$f$"), ("β_fβ_W", r"$\beta_f\beta_W$"), ("trials", "trials"),
+            ("vanished", "vanished"), (f"‖δ_0‖/‖δ_T‖ median", r"median $\|\delta_0\|/\|\delta_T\|$"),
+            ("max", "max"), ("(β_fβ_W)^T", r"$(\beta_f\beta_W)^T$"), ("violations", "violations")]
+    return Table(cols, rows)
+
+
+def nilpotent_para(d, fmt=plain):
+    """β_f β_W = 2 > 1, yet δ_k = 0 exactly two steps back: W² = 0."""
+    act = rnn_factor(d)[0]
+    a = 2.0 / float(beta_f(act)[0])
+    m = ex.rnn_case(d, [[0.0, a], [0.0, 0.0]], [0.3, -0.2], [0.5, -0.5], 4)
+    ratios = ", ".join(fmt(float(np.exp(m.log_ratio[k, 0]))) for k in range(1, 5))
+    return Para(f"A case above the threshold that still vanishes, for any f: W = [[0, {fmt(a)}], [0, 0]] "
+                f"(β_f β_W = 2, but W² = 0), b = (0.3, −0.2), h_0 = (0.5, −0.5), no input: "
+                f"‖δ_k‖/‖δ_t‖ for t−k = 1..4 = {ratios}.")
+
+
+def comparison_blocks(rnn_m, lstm_ms, fmt=plain):
+    """The seeds' picture: ‖∇_{W_k}E‖ relative to the last step, per cell."""
+    rows = []
+    T = rnn_m.T
+    for dist in [0] + [x for x in ex.distances(T) if x < T]:
+        row = [str(dist), fmt(ex.median_exp(rnn_m.log_grad[dist] - rnn_m.log_grad[0]))]
+        row += [fmt(ex.median_exp(m.log_grad[dist] - m.log_grad[0])) for _, m in lstm_ms]
+        rows.append(row)
+    cols = [("t−k", "$t-k$"), ("rnn", "rnn")] + [(f"lstm, b_f = {signed(b)}", f"lstm, $b_f = {signed(b)}$")
+                                                for b, _ in lstm_ms]
+    return [Table(cols, rows), Para(
+        "Median over trials of ‖∇_{W_k}E‖_F / ‖∇_{W_t}E‖_F, the step-k term of the recurrent-weight "
+        "gradient for a loss at the last step t (lstm: W_fh, W_ih, W_ch, W_oh together), same inputs, "
+        "initial h and cotangent for every cell.  The cell state carries a gradient only as far as "
+        "the forget gate stays open: compare b_f = 0 (f near 1/2) with b_f = +3 (f near 0.95).")]
+
+
+def cell_path_blocks(paths, fmt=plain):
+    """paths: [(bias, direct logs, total logs)]."""
+    T = paths[0][1].shape[0] - 1
+    rows = []
+    for dist in ex.distances(T):
+        row = [str(dist)]
+        for _, direct, total in paths:
+            row += [fmt(ex.median_exp(direct[dist])), fmt(ex.median_exp(total[dist]))]
+        rows.append(row)
+    cols = [("t−k", "$t-k$")]
+    for b, _, _ in paths:
+        b = signed(b)
+        cols += [(f"‖∏diag(f_i)‖, b_f = {b}", rf"$\|\prod \operatorname{{diag}}(f_i)\|$, $b_f = {b}$"),
+                 (f"‖∂c_t/∂c_k‖₂, b_f = {b}", rf"$\|\partial c_t/\partial c_k\|_2$, $b_f = {b}$")]
+    n = paths[0][1].shape[1]
+    return [Table(cols, rows), Para(
+        f"Medians over {n} trials: the direct cell-state path alone and the whole Jacobian ∂c_t/∂c_k "
+        "(every path, through h as well), computed by carrying the identity backward.")]
+
+
+# --- renderers ---------------------------------------------------------------------
+
+def render(blocks, fmt="text"):
+    return {"text": _text, "latex": _latex, "markdown": _markdown}[fmt](blocks)
+
+
+def _eq_line(lhs, rels):
+    return lhs + "".join(f" {r} {rhs}" for r, rhs in rels)
+
+
+def _table_text(t):
+    cells = [[c[0] for c in t.columns]] + t.rows
+    widths = [max(len(r[i]) for r in cells) for i in range(len(t.columns))]
+    return "\n".join("  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells)
+
+
+def _text(blocks):
+    out = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append(f"{b.text}\n")
+        elif isinstance(b, Para):
+            out.append(b.text + "\n")
+        elif isinstance(b, Eqs):
+            out.append("\n".join("  " + _eq_line(l, r) for l, r in b.text) + "\n")
+        else:
+            out.append(_table_text(b) + "\n")
+    return "\n".join(out)
+
+
+LATEX_CELL = str.maketrans({"—": "--", "−": "-"})
+
+
+def _latex(blocks):
+    out = []
+    for b in blocks:
+        if isinstance(b, (Heading, Para)):
+            out.append("% " + b.text)
+        elif isinstance(b, Eqs):
+            lines = [l + "".join(f" {'&' if i == 0 else ''}{r} {rhs}" for i, (r, rhs) in enumerate(rels))
+                     for l, rels in b.latex]
+            out.append(r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}")
+        else:
+            spec = "r" * len(b.columns)
+            rows = [" & ".join(c[1] for c in b.columns)] + [" & ".join(c.translate(LATEX_CELL) for c in r)
+                                                              for r in b.rows]
+            out.append(rf"\begin{{tabular}}{{{spec}}}" + "\n" + " \\\\\n".join(rows) + " \\\\\n\\end{tabular}")
+    return "\n\n".join(out) + "\n"
+
+
+def _markdown(blocks):
+    out = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append(f"## {b.text}\n")
+        elif isinstance(b, Para):
+            out.append(b.text + "\n")
+        elif isinstance(b, Eqs):
+            out += [f"$$\n{_eq_line(l, rels)}\n$$\n" for l, rels in b.latex]
+        else:
+            out.append("| " + " | ".join(c[0] for c in b.columns) + " |\n|" + "---|" * len(b.columns) + "\n"
+                       + "\n".join("| " + " | ".join(r) + " |" for r in b.rows) + "\n")
+    return "\n".join(out)
