@@ -120,12 +120,34 @@ def parse_sizes(text, n):
         raise UsageError(f"--sizes: {e}") from None
 
 
+def _check(sub):
+    p = sub.add_parser("check", help="check a cell's gradients (or your own backward pass) every way")
+    p.add_argument("cell", type=cell_name)
+    p.add_argument("--impl", default=None, help="your module: PARAMS, forward, backward (see README)")
+    p.add_argument("--method", default=None,
+                   help="comma-separated: symbolic,fd,complex,directional,graph,torch, or all "
+                        "(default: all but symbolic)")
+    p.add_argument("--sizes", default="3,4,5", help="D,H,T (default 3,4,5)")
+    p.add_argument("--batch", type=positive_int, default=2)
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--seed", type=int, default=0)
+
+    def run(args):
+        from .verify.check import DEFAULT, parse_methods, run_check
+        methods = parse_methods(args.method) if args.method else DEFAULT
+        sizes = parse_sizes(args.sizes, 3)
+        report = run_check(args.cell, args.impl, methods, tuple(sizes), args.batch, args.dtype, args.seed)
+        print(report)
+        return 0 if report.passed else 1
+    p.set_defaults(run=run)
+
+
 def _graph(sub):
     from .graph import register_graph
     register_graph(sub)
 
 
-COMMANDS = [_derive, _prove, _docs, _graph]
+COMMANDS = [_derive, _check, _prove, _docs, _graph]
 
 
 def main(argv=None):

@@ -1,0 +1,70 @@
+"""The derivation as a kernel-contract module, run by the interpreter.
+
+Slow (a Python loop over the batch) but it is the derivation itself, with no
+code generation in between: the checker's "derivation" column compares a
+module against it."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from ..derive import derive
+from ..evaluate import FloatBackend, run_backward, run_forward
+
+
+class ComplexBackend(FloatBackend):
+    dtype = complex
+
+    def act(self, fn, a):
+        return np.asarray(fn.numpy_fn(a), dtype=complex)
+
+    def zeros(self, n):
+        return np.zeros(n, dtype=complex)
+
+
+def reference_module(cell, complex_safe=False):
+    d = cell if hasattr(cell, "delta_defs") else derive(cell)
+    c = d.cell
+    backend = ComplexBackend() if complex_safe else FloatBackend()
+    has_c = len(c.states) > 1
+
+    def forward(params, x, h0=None, c0=None):
+        T, B, _ = x.shape
+        H = params[next(p for p, v in c.params.items() if v.shape[0] == "H")].shape[0]
+        dtype = np.result_type(x, *params.values())
+        init = {"h": np.zeros((B, H), dtype) if h0 is None else h0}
+        if has_c:
+            init[c.states[1]] = np.zeros((B, H), dtype) if c0 is None else c0
+        ctxs = [run_forward(c, params, list(x[:, b]), {s: v[b] for s, v in init.items()}, backend)
+                for b in range(B)]
+        states = {s: np.array([[ctx.env[s, t] for ctx in ctxs] for t in range(1, T + 1)])
+                  for s in c.states}
+        cache = {"ctxs": ctxs, **{s: v for s, v in states.items() if s != "h"}}
+        return states[c.states[0]], cache
+
+    def backward(params, dh, cache, dcT=None):
+        grads = {}
+        for b, ctx in enumerate(cache["ctxs"]):
+            final = {c.states[1]: dcT[b]} if (has_c and dcT is not None) else {}
+            g = run_backward(d, ctx, list(dh[:, b]), final)
+            for k, v in g.items():
+                v = np.array(v) if k == "x" else v
+                if k == "x" or k.endswith("0") and k[:-1] in c.states:
+                    grads.setdefault(k, []).append(v)
+                else:
+                    grads[k] = v if k not in grads else grads[k] + v
+        out = {k: v for k, v in grads.items() if not isinstance(v, list)}
+        out["x"] = np.stack(grads["x"], axis=1)
+        for s in c.states:
+            if s + "0" in grads:
+                out[s + "0"] = np.stack(grads[s + "0"])
+            else:
+                out[s + "0"] = np.zeros_like(out["x"][0, :, :1].repeat(0, 1))
+        return out
+
+    mod = types.ModuleType(f"lstm_sym_reference_{c.name}")
+    mod.CELL, mod.STATES = c.name, tuple(c.states)
+    mod.PARAMS = {p: v.shape for p, v in c.params.items()}
+    mod.forward, mod.backward = forward, backward
+    return mod
