@@ -35,6 +35,15 @@ class Activation:
         return sympy.diff(self.expr, x)
 
     @cached_property
+    def derivative_simplified(self):
+        """f′ in the input, in the shortest of a few tidy forms (the fallback
+        form printers show).  x·sign(x) = |x| for real x; simplify() alone
+        turns softsign′ into a Piecewise."""
+        d = self.derivative.subs(x * sympy.sign(x), sympy.Abs(x))
+        forms = [d, sympy.together(d), sympy.factor(sympy.together(d))]
+        return min(forms, key=sympy.count_ops)
+
+    @cached_property
     def derivative_in_output(self):
         """f′ as an expression in y = f(x), or None when that is impossible."""
         d = self.derivative
@@ -60,12 +69,7 @@ class Activation:
         try:
             return sympy.maximum(sympy.Abs(d), x, sympy.S.Reals)
         except (NotImplementedError, ValueError, TypeError):
-            import numpy as np
-            f = sympy.lambdify(x, sympy.Abs(d), "numpy")
-            grid = np.linspace(-50, 50, 200001)
-            with np.errstate(all="ignore"):
-                vals = np.asarray(f(grid), dtype=float)
-            return sympy.Float(float(np.nanmax(vals)))
+            return sympy.Float(_numeric_sup(sympy.lambdify(x, sympy.Abs(d), "numpy")))
 
     @cached_property
     def numpy_fn(self):
@@ -73,6 +77,31 @@ class Activation:
 
     def in_tanh_form(self):
         return self.proof_expr if self.proof_expr is not None else self.expr
+
+
+def _numeric_sup(f):
+    """sup f over the reals, numerically, for piecewise f′ that SymPy's
+    maximum() cannot handle: a dense grid near 0, a log-spaced one out to
+    ±1e6, then golden-section refinement around the best grid point."""
+    import numpy as np
+    tail = np.logspace(-8, 6, 4001)
+    grid = np.unique(np.concatenate([np.linspace(-20, 20, 400001), tail, -tail, [0.0]]))
+    with np.errstate(all="ignore"):
+        vals = np.nan_to_num(np.asarray(f(grid), dtype=float) * np.ones_like(grid), nan=-np.inf)
+    k = int(np.argmax(vals))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    best = vals[k]
+    g = (np.sqrt(5) - 1) / 2
+    for _ in range(100):               # golden section on the bracketing interval
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+        with np.errstate(all="ignore"):
+            fa, fb = float(f(a)), float(f(b))
+        best = max(best, fa, fb)
+        if fa >= fb:
+            hi = b
+        else:
+            lo = a
+    return best
 
 
 sigmoid = Activation("sigmoid", 1 / (1 + sympy.exp(-x)), "σ", r"\sigma",

@@ -147,7 +147,12 @@ def _graph(sub):
     register_graph(sub)
 
 
-COMMANDS = [_derive, _check, _prove, _docs, _graph]
+def _bound(sub):
+    from .bound import register_bound
+    register_bound(sub)
+
+
+COMMANDS = [_derive, _check, _prove, _bound, _docs, _graph]
 
 
 def main(argv=None):

@@ -28,7 +28,7 @@ def activation_derivative(fn, arg, out):
     d = fn.derivative_in_output
     if d is not None:
         return from_scalar(d, activations.y, out)
-    return from_scalar(fn.derivative, activations.x, arg)
+    return from_scalar(fn.derivative_simplified, activations.x, arg)
 
 
 def from_scalar(e, s, node):

@@ -8,6 +8,8 @@ import os
 import sys
 import tempfile
 
+import numpy as np
+
 from ..derive import derive
 from . import experiments as ex
 from . import report as rp
@@ -21,7 +23,13 @@ INSTANCES = ("Random instances: W = s·G/√H (every recurrent weight; G standar
 
 
 def analyse(cell_name, activation="tanh", T=50, trials=1000, hidden=64, scale=1.0, seed=0, fmt=rp.plain):
-    """(blocks, figure data) for one cell: what the command prints."""
+    """(blocks, figure data) for one cell: what the command prints.  Trials
+    that overflow float64 (huge --scale) are counted, not warned about."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _analyse(cell_name, activation, T, trials, hidden, scale, seed, fmt)
+
+
+def _analyse(cell_name, activation, T, trials, hidden, scale, seed, fmt):
     from ..activations import BUILTIN
     d = derive(rnn_cell(BUILTIN[activation]) if cell_name == "rnn" else cell_name)
     blocks = rp.derivation_blocks(d)
@@ -40,7 +48,8 @@ def analyse(cell_name, activation="tanh", T=50, trials=1000, hidden=64, scale=1.
         rnn_d = derive("rnn")
         rnn_m = ex.measure(rnn_d, ex.random_instance(rnn_d.cell, trials, hidden, T, scale, seed), bounds=False)
         high = ex.FORGET_BIAS["high"]
-        open_m = ex.measure(d, ex.random_instance(d.cell, trials, hidden, T, scale, seed, high), bounds=False)
+        opened = ex.Instance({**inst.params, "b_f": np.full((trials, hidden), high)}, inst.xs, inst.init, inst.g)
+        open_m = ex.measure(d, opened, bounds=False)
         lstms = [(0.0, m), (high, open_m)]
         paths = [(b, *ex.cell_state_path(d, inst, b)) for b in ex.FORGET_BIAS.values()]
         blocks += [rp.Heading("RNN against LSTM: per-step weight-gradient terms ∇_{W_k}E, same inputs")]
@@ -61,6 +70,16 @@ def positive_float(text):
     return v
 
 
+def seed_int(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return n
+
+
 def register_bound(sub):
     from ..cli import UsageError, cell_name, positive_int
     p = sub.add_parser("bound", help="derive and measure the gradient-flow bound ‖δ_k‖ ≤ ‖δ_t‖ (β_f β_W)^(t−k)")
@@ -69,7 +88,7 @@ def register_bound(sub):
     p.add_argument("--trials", type=positive_int, default=1000, help="random instances (default 1000)")
     p.add_argument("--hidden", type=positive_int, default=64, help="hidden size H (default 64)")
     p.add_argument("--scale", type=positive_float, default=1.0, help="recurrent weights s·G/√H (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--activation", choices=ACTIVATIONS, default=None, help="the rnn's f (default tanh)")
     p.add_argument("--format", choices=("text", "latex"), default="text")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="also draw a PNG (needs matplotlib)")
@@ -118,7 +137,6 @@ def check_plot_path(path, force):
 
 def write_plot(figure, path):
     """Draw to a temporary file in the same folder, then rename: never half a PNG."""
-    import numpy as np
     Figure, Canvas = _matplotlib()
     m = figure["main"]
     panels = 3 if "rnn" in figure else 1
@@ -127,26 +145,27 @@ def write_plot(figure, path):
     ax = fig.add_subplot(1, panels, 1)
     d = np.arange(m.T + 1)
     med = lambda logs: np.exp(np.median(logs, axis=1))
-    ax.semilogy(d, med(m.log_ratio), label="‖δ_k‖/‖δ_t‖ median")
+    ax.semilogy(d, med(m.log_ratio), label=r"$\|\delta_k\|/\|\delta_t\|$, median")
     ax.semilogy(d, np.exp(m.log_ratio.max(axis=1)), label="max")
-    ax.semilogy(d, med(m.log_data_bound), "--", label="data bound (median)")
+    ax.semilogy(d, med(m.log_data_bound), "--", label="data bound, median")
     if m.log_beta_bound is not None:
-        ax.semilogy(d, med(m.log_beta_bound), ":", label="(β_f β_W)^(t−k) (median)")
-    ax.set(xlabel="t − k", title=f"{figure['cell']}: ‖δ_k‖/‖δ_t‖ against the bound")
+        ax.semilogy(d, med(m.log_beta_bound), ":", label=r"$(\beta_f\beta_W)^{t-k}$, median")
+    ax.set(xlabel="t − k", title=rf"{figure['cell']}: $\|\delta_k\|/\|\delta_t\|$ against the bound")
     ax.legend(fontsize=8)
     if "rnn" in figure:
         ax = fig.add_subplot(1, 3, 2)
         g = np.arange(m.T)
         ax.semilogy(g, med(figure["rnn"].log_grad - figure["rnn"].log_grad[0]), "o-", ms=3, label="rnn")
         for b, lm in figure["lstms"]:
-            ax.semilogy(g, med(lm.log_grad - lm.log_grad[0]), "o-", ms=3, label=f"lstm, b_f = {b:+g}")
-        ax.set(xlabel="t − k", title="‖∇_{W_k}E‖ / ‖∇_{W_t}E‖ (median)")
+            ax.semilogy(g, med(lm.log_grad - lm.log_grad[0]), "o-", ms=3, label=f"lstm, $b_f = {rp.signed(b)}$")
+        ax.set(xlabel="t − k", title=r"$\|\nabla_{W_k}E\| / \|\nabla_{W_t}E\|$, median")
         ax.legend(fontsize=8)
         ax = fig.add_subplot(1, 3, 3)
-        for b, direct, total in figure["paths"]:
-            ax.semilogy(d, med(direct), "--", label=f"‖∏ diag f‖, b_f = {b:+g}")
-            ax.semilogy(d, med(total), label=f"‖∂c_t/∂c_k‖, b_f = {b:+g}")
-        ax.set(xlabel="t − k", title="LSTM cell-state path (median)")
+        for (b, direct, total), color in zip(figure["paths"], ("C0", "C3")):
+            b = rp.signed(b)
+            ax.semilogy(d, med(direct), "--", color=color, label=rf"$\|\prod\,\mathrm{{diag}}(f_i)\|$, $b_f = {b}$")
+            ax.semilogy(d, med(total), color=color, label=rf"$\|\partial c_t/\partial c_k\|_2$, $b_f = {b}$")
+        ax.set(xlabel="t − k", title="LSTM cell-state path, median")
         ax.legend(fontsize=8)
     fig.tight_layout()
     folder = os.path.dirname(os.path.abspath(path))

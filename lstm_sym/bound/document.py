@@ -12,7 +12,7 @@ from ..evaluate import run_backward, run_forward
 from . import experiments as ex
 from . import report as rp
 from .command import analyse
-from .jacobian import beta_f, rnn_cell
+from .jacobian import rnn_cell
 
 T, TRIALS, HIDDEN = 50, 200, 32
 COMMAND = f"--T {T} --trials {TRIALS} --hidden {HIDDEN} --seed 0"
@@ -30,9 +30,8 @@ sections are what `lstm-sym bound rnn {COMMAND}` and `lstm-sym bound lstm {COMMA
 def activations_blocks(fmt):
     lines = []
     for act in BUILTIN.values():
-        beta, how = beta_f(act)
-        lines.append(f"- {act.name}: $f'(x) = {sympy.latex(act.derivative)}$, "
-                     f"β_f = sup |f′| = {fmt(float(beta)) if how == 'numeric search' else beta} ({how})")
+        beta, how = rp.beta_text(act)
+        lines.append(f"- {act.name}: $f'(x) = {sympy.latex(act.derivative)}$, β_f = sup |f′| = {beta} ({how})")
     return [rp.Heading("β_f for every built-in activation"),
             rp.Para("\n".join(lines) + "\n\n`lstm-sym bound rnn --activation NAME` uses any of them; "
                     "from Python `rnn_cell(activation(name, expr))` takes any scalar SymPy expression. "
@@ -75,7 +74,7 @@ def seed_slip_blocks(fmt):
             for k, ref, right, seed, bound in seed_slip()]
     cols = [(c, c) for c in ("k", "δnet_k, reference interpreter", "W diag[f′] order",
                              "seed's diag[f′] W order", "seed's relative error", "‖W diag[f′] order‖",
-                             "‖seed's‖", "bound ‖δ_t‖ ∏ max|f′| ‖W‖₂")]
+                             "‖seed's‖", "bound ‖δ_t‖ ∏ ‖diag f′‖ ‖W‖₂")]
     return [rp.Heading("The seed's factor order, with a number"),
             rp.Para(f"The rnn with W = {SLIP_W}, U = I, b = 0, h_0 = 0, x_1..x_3 = {SLIP_XS} and the loss "
                     f"⟨g, h_3⟩ alone, g = {SLIP_G}: δnet_k = ∂E/∂net_k (the seed's δ) from "

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from ..derive import derive
 from ..ir import Delta, Var
 from ..printing.latex import LatexPrinter
 from ..printing.text import TextPrinter
@@ -118,8 +117,9 @@ def rnn_equations(d, st):
     J = lambda i: st.partial.format(h(i), h(i, -1))
     fprime_x = (sympy.latex(act.derivative) if st is LatexStyle
                 else str(act.derivative).replace("**", "^"))
-    beta, _ = beta_f(act)
-    beta_s = sympy.latex(beta) if st is LatexStyle else str(beta)
+    beta = beta_f(act)[0]
+    beta_s = (f"{float(beta):.6g}" if isinstance(beta, sympy.Float) else
+              sympy.latex(beta) if st is LatexStyle else str(beta))
     return [
         (P.doprint(delta_net[0]), [("=", P.doprint(delta_net[1]))]),
         (P.doprint(rec_l), [("=", P.doprint(rec_r))]),
@@ -156,12 +156,17 @@ def jacobian_equations(d, st):
     return out
 
 
+def beta_text(act):
+    beta, how = beta_f(act)
+    return (f"{float(beta):.6g}" if isinstance(beta, sympy.Float) else str(beta)), how
+
+
 def derivation_blocks(d):
-    eqs = (rnn_equations if rnn_factor(d) else jacobian_equations)
+    rnn = rnn_factor(d)
+    eqs = rnn_equations if rnn else jacobian_equations
     out = [Heading(f"{d.cell.title}: gradient flow"), Eqs(eqs(d, TextStyle), eqs(d, LatexStyle))]
-    if rnn_factor(d):
-        act = rnn_factor(d)[0]
-        beta, how = beta_f(act)
+    if rnn:
+        beta, how = beta_text(rnn[0])
         out.append(Para(
             f"Read off the derivation: δh_{{t−1}} is Wᵀ applied to δh_t ⊙ f′(net_t), so the one-step "
             f"Jacobian is its transpose, diag(f′(net_t)) W, diagonal factor on the left.  δh_k is the "
@@ -176,14 +181,21 @@ def derivation_blocks(d):
             "Pascanu et al. 2013: β_f β_W < 1, i.e. σ_max(W) < 1/γ with γ = β_f (1 for tanh, 1/4 for "
             "sigmoid), is sufficient for vanishing: every δ_k shrinks at least geometrically.  "
             "β_f β_W > 1 is necessary for explosion, not sufficient: f′ is usually far below its sup."))
-    else:
-        out.append(Para(
-            "Each block is the transpose of the carry's linear map in (δh_t, carried δc_{t+1}), read off "
-            "the derivation.  ∂c_t/∂c_{t−1} = diag(f_t) has no weight matrix and no activation "
-            "derivative: along the cell state a gradient is scaled by the forget gate alone.  The "
-            "data-dependent bound below uses ‖block‖ ≤ Σ max|diag| σ_max(W) per block and ‖J‖₂ ≤ "
-            "the spectral norm of the matrix of block bounds; the cell has no constant β "
-            "(c_{t−1} in ∂c_t/∂h_{t−1} is unbounded)."))
+        return out
+    P = TextPrinter()
+    gated = [f"{chain(TextStyle, P, t)} in {TextStyle.partial.format(P.doprint(_state(a, 0)), P.doprint(_state(a, -1)))}"
+             for (a, b), terms in one_step_jacobian(d).items() if a == b
+             for t in terms if all(isinstance(f, Diag) for f in t.factors)]
+    text = ("Each block is the transpose of the carry's linear map in the cotangents that reach the "
+            "states at step t from outside the step, read off the derivation.  ")
+    if gated:
+        text += (f"The term{'s' if len(gated) > 1 else ''} {', '.join(gated)} carr{'y' if len(gated) > 1 else 'ies'} "
+                 "a gradient back with no weight matrix and no activation derivative: scaled by a gate "
+                 "alone.  ")
+    text += ("‖δ_k‖ below is the norm of every state's cotangent at step k together.  The data-dependent "
+             "bound uses ‖block‖ ≤ Σ max|diag| σ_max(W) over its terms and ‖J‖₂ ≤ the spectral norm of the "
+             "matrix of block bounds; (β_f β_W)^(t−k) belongs to the rnn: gated cells have no such constant.")
+    out.append(Para(text))
     return out
 
 
@@ -225,6 +237,9 @@ def measurement_blocks(m, fmt=plain):
             f"against the data-dependent bound")
     if m.log_beta_bound is not None:
         text += f", {m.violations(m.log_beta_bound)} against (β_f β_W)^(t−k)"
+    lost = int(m.overflowed.sum())
+    if lost:
+        text += f"; {lost} trial{'s' if lost > 1 else ''} overflowed float64 and {'are' if lost > 1 else 'is'} left out"
     text += (f" (a violation is a bug: it is a theorem; slack {ex.TOL:g} relative for rounding).  "
              "'data bound' is ‖δ_t‖ ∏ (bound on ‖∂s_i/∂s_{i−1}‖) per trial; 'ratio/bound' is its tightness.")
     return [Table(cols, rows), Para(text)]

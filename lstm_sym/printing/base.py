@@ -9,7 +9,7 @@ from ..ir import (Act, Add, AtTime, Had, MatVec, Map, Neg, OneMinus, Outer, Pow,
                   Scale, TimeSum)
 
 PREC = {Add: 10, OneMinus: 10, TimeSum: 5, Neg: 15, Had: 20, MatVec: 30, Outer: 30,
-        Scale: 30, AtTime: 5, Pow: 40}
+        Scale: 30, AtTime: 5, Pow: 40, Map: 10}
 
 
 def prec(e):

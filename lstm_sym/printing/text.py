@@ -28,7 +28,7 @@ class TextPrinter(NodePrinter):
         return f"{base}_{idx}" if len(idx) == 1 else f"{base}_{{{idx}}}"
 
     def scalar(self, e):
-        return sympy.sstr(e).replace("*", "⋅")
+        return sympy.sstr(e).replace("**", "^").replace("*", "⋅")
 
     def _print_Var(self, e):
         return self.name(e.name) if e.time is None else self.indexed(e.name, e.time)
