@@ -74,8 +74,10 @@ def takes_dcT(module):
 
 def final_c(cache):
     """c_T from a generated kernel's cache (users' modules need not expose it)."""
-    if isinstance(cache, dict) and "c" in cache:
-        return cache["c"][-1]
+    if isinstance(cache, dict):
+        for key in ("c_seq", "c"):          # generated kernels keep c_0..c_T in c_seq
+            if key in cache:
+                return cache[key][-1]
     return None
 
 
