@@ -58,9 +58,19 @@ class Activation:
             return None
         for r in roots:
             e = sympy.factor(sympy.simplify(d.subs(x, r)))
-            if x not in e.free_symbols and e.free_symbols <= {y}:
+            if x not in e.free_symbols and e.free_symbols <= {y} and self._agrees(e):
                 return e
         return None
+
+    def _agrees(self, e):
+        """A root of y = f(x) may be the wrong branch (f not invertible):
+        keep e(y) only if it equals f′(x) at sample points."""
+        for v in (-3.0, -1.0, -0.3, 0.4, 1.5, 2.5):
+            want = complex(self.derivative.subs(x, v).evalf())
+            got = complex(e.subs(y, self.expr.subs(x, v)).evalf())
+            if abs(got - want) > 1e-9 * (1 + abs(want)):
+                return False
+        return True
 
     @cached_property
     def sup_derivative(self):

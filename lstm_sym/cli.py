@@ -53,6 +53,10 @@ def write_output(path, text, force=False):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        # mkstemp makes the file owner-only; give it the mode a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -152,7 +156,17 @@ def _bound(sub):
     register_bound(sub)
 
 
-COMMANDS = [_derive, _check, _prove, _bound, _docs, _graph]
+def _codegen(sub):
+    from .codegen.commands import _codegen as register
+    register(sub)
+
+
+def _bench(sub):
+    from .codegen.commands import _bench as register
+    register(sub)
+
+
+COMMANDS = [_derive, _check, _prove, _codegen, _bench, _bound, _docs, _graph]
 
 
 def main(argv=None):

@@ -20,8 +20,10 @@ class Derivation:
     # -- views used by printers ------------------------------------------------
 
     def expand_next(self, e):
-        """Replace Next(s) by the carry of step t+1 written out."""
-        return transform(e, lambda n: shift(self.carry[n.name], 1) if isinstance(n, Next) else None)
+        """Replace Next(s) by the carry of step t+1 written out (kept as Next
+        when an edited derivation has no carry for s)."""
+        return transform(e, lambda n: shift(self.carry[n.name], 1)
+                         if isinstance(n, Next) and self.carry.get(n.name) is not None else None)
 
     def delta_of(self, name, gate=False):
         return dict(self.delta_defs)[Delta(name, 0, gate)]

@@ -88,17 +88,11 @@ def _table(rows):
 
 def generated_files():
     """Relative path -> text for every generated document and kernel."""
+    from .bound import bound_markdown
+    from .codegen import numeric_files
     files = {f"derivations/{name}.md": cell_markdown(name) for name in NAMES}
-    try:
-        from .bound import bound_markdown
-        files["derivations/bound.md"] = bound_markdown()
-    except ImportError:
-        pass
-    try:
-        from .codegen import numeric_files
-        files.update({f"numeric/{k}": v for k, v in numeric_files().items()})
-    except ImportError:
-        pass
+    files["derivations/bound.md"] = bound_markdown()
+    files.update({f"numeric/{k}": v for k, v in numeric_files().items()})
     return files
 
 

@@ -28,11 +28,7 @@ def parse_methods(text):
 
 
 def kernel(cell_name, complex_safe=False):
-    try:
-        from .. import codegen
-    except ImportError:          # TEMPORARY until the code generator lands
-        from .reference import reference_module
-        return reference_module(cell_name, complex_safe)
+    from .. import codegen
     return codegen.compile(cell_name, complex_safe=complex_safe)
 
 

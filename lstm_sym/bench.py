@@ -1,0 +1,323 @@
+"""`lstm-sym bench`: the generated kernel against a textbook NumPy version and
+against torch.nn.LSTM / GRU / RNN, forward + backward, on the CPU.
+
+Protocol: outputs and gradients are compared first (float64); then every
+implementation runs once to warm up, and the timed runs are interleaved
+(generated, textbook, torch, NumPy's GEMMs alone; the order rotates each
+round).  Each timed run follows 0.15 s of untimed runs of the same
+implementation: the threads of the library that ran before (OpenBLAS's
+spin for about 0.1 s after their last GEMM; torch's OpenMP pool) would
+otherwise be charged to the next one.  (A pause instead lets the VM's idle
+vCPU fall asleep, and waking it cost tens of milliseconds here.)  Reported: medians,
+ratios of medians from the same run, and GFLOP/s of the GEMMs the kernel
+performs beside NumPy's own GFLOP/s on exactly those GEMM shapes.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+DEFAULT_SIZES = ((64, 256, 256, 100), (32, 128, 128, 50))
+
+
+# --- textbook versions, written for the benchmark ------------------------------
+# What a tutorial writes: each gate's weights [W_gh, W_gx] times [h_{t−1}; x_t],
+# one matmul per gate per step, new arrays everywhere, sigmoid as 1/(1 + e^−a).
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def textbook_rnn(p, x, h0, dh):
+    T, B, D = x.shape
+    H = h0.shape[1]
+    W = np.concatenate([p["W"], p["U"]], axis=1)
+    h, steps = h0, []
+    for t in range(T):
+        z = np.concatenate([h, x[t]], axis=1)
+        h = np.tanh(z @ W.T + p["b"])
+        steps.append((z, h))
+    dW, db, dx = np.zeros_like(W), np.zeros_like(p["b"]), np.zeros_like(x)
+    dh_next = np.zeros_like(h0)
+    for t in reversed(range(T)):
+        z, h = steps[t]
+        dnet = (dh[t] + dh_next) * (1 - h ** 2)
+        dW += dnet.T @ z
+        db += dnet.sum(axis=0)
+        dz = dnet @ W
+        dh_next, dx[t] = dz[:, :H], dz[:, H:]
+    hs = np.stack([s[1] for s in steps])
+    return hs, {"W": dW[:, :H], "U": dW[:, H:], "b": db, "x": dx, "h0": dh_next}
+
+
+def textbook_lstm(p, x, h0, c0, dh):
+    T, B, D = x.shape
+    H = h0.shape[1]
+    gates = "fico"
+    W = {g: np.concatenate([p[f"W_{g}h"], p[f"W_{g}x"]], axis=1) for g in gates}
+    b = {g: p[f"b_{g}"] for g in gates}
+    h, c, steps = h0, c0, []
+    for t in range(T):
+        z = np.concatenate([h, x[t]], axis=1)
+        f = _sigmoid(z @ W["f"].T + b["f"])
+        i = _sigmoid(z @ W["i"].T + b["i"])
+        g = np.tanh(z @ W["c"].T + b["c"])
+        o = _sigmoid(z @ W["o"].T + b["o"])
+        c_prev = c
+        c = f * c_prev + i * g
+        h = o * np.tanh(c)
+        steps.append((z, f, i, g, o, c_prev, c, h))
+    dW = {k: np.zeros_like(v) for k, v in W.items()}
+    db = {k: np.zeros_like(v) for k, v in b.items()}
+    dx = np.zeros_like(x)
+    dh_next, dc_next = np.zeros_like(h0), np.zeros_like(c0)
+    for t in reversed(range(T)):
+        z, f, i, g, o, c_prev, c, h = steps[t]
+        dh_t = dh[t] + dh_next
+        tanh_c = np.tanh(c)
+        do = dh_t * tanh_c * o * (1 - o)
+        dc = dh_t * o * (1 - tanh_c ** 2) + dc_next
+        dg = dc * i * (1 - g ** 2)
+        di = dc * g * i * (1 - i)
+        df = dc * c_prev * f * (1 - f)
+        dz = np.zeros_like(z)
+        for k, d in (("f", df), ("i", di), ("c", dg), ("o", do)):
+            dW[k] += d.T @ z
+            db[k] += d.sum(axis=0)
+            dz += d @ W[k]
+        dh_next, dx[t] = dz[:, :H], dz[:, H:]
+        dc_next = dc * f
+    grads = {}
+    for g in gates:
+        grads[f"W_{g}h"], grads[f"W_{g}x"], grads[f"b_{g}"] = dW[g][:, :H], dW[g][:, H:], db[g]
+    grads.update(x=dx, h0=dh_next, c0=dc_next)
+    return np.stack([s[7] for s in steps]), grads
+
+
+def textbook_gru(p, x, h0, dh):
+    T, B, D = x.shape
+    H = h0.shape[1]
+    W = {g: np.concatenate([p[f"W_{g}h"], p[f"W_{g}x"]], axis=1) for g in "rz"}
+    h, steps = h0, []
+    for t in range(T):
+        z_in = np.concatenate([h, x[t]], axis=1)
+        r = _sigmoid(z_in @ W["r"].T + p["b_r"])
+        z = _sigmoid(z_in @ W["z"].T + p["b_z"])
+        hn = h @ p["W_nh"].T + p["b_nh"]
+        n = np.tanh(x[t] @ p["W_nx"].T + p["b_nx"] + r * hn)
+        h_prev = h
+        h = (1 - z) * n + z * h_prev
+        steps.append((z_in, r, z, hn, n, h_prev, h))
+    grads = {k: np.zeros_like(v) for k, v in p.items()}
+    dWr, dWz = np.zeros_like(W["r"]), np.zeros_like(W["z"])
+    dx = np.zeros_like(x)
+    dh_next = np.zeros_like(h0)
+    for t in reversed(range(T)):
+        z_in, r, z, hn, n, h_prev, h = steps[t]
+        dh_t = dh[t] + dh_next
+        dn = dh_t * (1 - z) * (1 - n ** 2)
+        dz = dh_t * (h_prev - n) * z * (1 - z)
+        dr = dn * hn * r * (1 - r)
+        dhn = dn * r
+        dWr += dr.T @ z_in
+        dWz += dz.T @ z_in
+        grads["W_nx"] += dn.T @ x[t]
+        grads["W_nh"] += dhn.T @ h_prev
+        grads["b_r"] += dr.sum(axis=0)
+        grads["b_z"] += dz.sum(axis=0)
+        grads["b_nx"] += dn.sum(axis=0)
+        grads["b_nh"] += dhn.sum(axis=0)
+        dzin = dr @ W["r"] + dz @ W["z"]
+        dh_next = dzin[:, :H] + dhn @ p["W_nh"] + dh_t * z
+        dx[t] = dzin[:, H:] + dn @ p["W_nx"]
+    grads["W_rh"], grads["W_rx"] = dWr[:, :H], dWr[:, H:]
+    grads["W_zh"], grads["W_zx"] = dWz[:, :H], dWz[:, H:]
+    grads.update(x=dx, h0=dh_next)
+    return np.stack([s[6] for s in steps]), grads
+
+
+TEXTBOOK = {"rnn": textbook_rnn, "lstm": textbook_lstm, "gru": textbook_gru}
+
+
+# --- the pieces timed -------------------------------------------------------------
+
+def gemm_flops(plan, B, D, H, T):
+    """Floating-point operations of the GEMMs in one forward + backward: each
+    projection W v appears three times (forward, its input's gradient, its
+    weight's gradient), 2·T·B·H·(size of v) each."""
+    Gx = len(plan.groups["x"].weights) if "x" in plan.groups else 0
+    Gh = sum(len(g.weights) for k, g in plan.groups.items() if k != "x")
+    return 3 * 2 * T * B * H * (Gx * D + Gh * H), Gx, Gh
+
+
+def numpy_gemms(B, D, H, T, Gx, Gh, dtype, rng):
+    """NumPy's GEMMs alone on the kernel's shapes (projections fused across
+    slots): the speed of light for this kernel."""
+    X = rng.standard_normal((T * B, D)).astype(dtype)
+    Wx = rng.standard_normal((Gx * H, D)).astype(dtype)
+    WxT = np.ascontiguousarray(Wx.T)
+    Wh = rng.standard_normal((Gh * H, H)).astype(dtype)
+    WhT = np.ascontiguousarray(Wh.T)
+    h = rng.standard_normal((B, H)).astype(dtype)
+    dX = rng.standard_normal((T * B, Gx * H)).astype(dtype)
+    dHp = rng.standard_normal((T * B, Gh * H)).astype(dtype)
+    Hs = rng.standard_normal((T * B, H)).astype(dtype)
+
+    def run():
+        X @ WxT
+        for t in range(T):
+            h @ WhT
+        for t in range(T):
+            dHp[t * B:(t + 1) * B] @ Wh
+        dX.T @ X
+        dHp.T @ Hs
+        dX @ Wx
+    return run
+
+
+def torch_runner(cell, params, x, init, dh, dtype, threads):
+    """A closure running torch forward + backward, or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from .verify.torch_oracle import to_torch
+    torch.set_num_threads(threads)
+    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[np.dtype(dtype).type]
+    module = to_torch(cell, {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}).to(tdtype)
+    xt = torch.tensor(x, requires_grad=True)
+    states = [torch.tensor(init[s][None], requires_grad=True) for s in init]
+    dht = torch.tensor(dh)
+    hx = tuple(states) if len(states) > 1 else states[0]
+
+    def run():
+        for t in [xt, *states, *module.parameters()]:
+            t.grad = None
+        out, _ = module(xt, hx)
+        out.backward(dht)
+    return run
+
+
+# --- comparison, then timing --------------------------------------------------------
+
+def compare(cell, kernel, B, D, H, T, seed=0):
+    """Max |difference| of h and of every gradient, float64, between the
+    generated kernel and the textbook version (and torch when it imports)."""
+    rng = np.random.default_rng(seed)
+    params = kernel.init_params(D, H, seed=seed, dtype=np.float64)
+    x = rng.standard_normal((T, B, D))
+    init = {s: 0.5 * rng.standard_normal((B, H)) for s in kernel.STATES}
+    dh = rng.standard_normal((T, B, H))
+    h, cache = kernel.forward(params, x, **{s + "0": v for s, v in init.items()})
+    grads = kernel.backward(params, dh, cache)
+    out = {}
+    h_tb, g_tb = TEXTBOOK[cell](params, x, *init.values(), dh)
+    out["textbook"] = _max_diff(h, grads, h_tb, g_tb)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return out
+    from .verify.torch_oracle import torch_gradients
+    h_t, g_t = torch_gradients(cell, params, x, init["h"], init.get("c"), G=dh)
+    out["torch"] = _max_diff(h, grads, h_t, g_t)
+    return out
+
+
+def _max_diff(h, grads, h_other, g_other):
+    worst = ("h", float(np.max(np.abs(h - h_other))))
+    for name, g in g_other.items():
+        diff = float(np.max(np.abs(grads[name] - g)) / max(1.0, float(np.max(np.abs(g)))))
+        if diff > worst[1]:
+            worst = (name, diff)
+    return worst
+
+
+SETTLE = 0.15     # seconds; OpenBLAS's idle threads spin for about 2^28 cycles (0.1 s)
+
+
+def settle(fn, seconds):
+    """Run fn untimed for `seconds`, so that the threads of whichever library
+    ran before have stopped spinning and this one's are awake."""
+    end = time.perf_counter() + seconds
+    fn()
+    while time.perf_counter() < end:
+        fn()
+
+
+def measure(cell, sizes, dtype=np.float32, repeat=7, threads=2, seed=0,
+            use_torch=True, progress=None):
+    """One row per size: medians (seconds) and the figures derived from them."""
+    from .codegen import compile as compile_kernel
+    from .codegen.plan import make_plan
+    from .derive import derive
+    d = derive(cell)
+    kernel = compile_kernel(d)
+    plan = make_plan(d)
+    rows = []
+    for B, D, H, T in sizes:
+        rng = np.random.default_rng(seed)
+        params = kernel.init_params(D, H, seed=seed, dtype=dtype)
+        x = rng.standard_normal((T, B, D)).astype(dtype)
+        init = {s: (0.5 * rng.standard_normal((B, H))).astype(dtype) for s in kernel.STATES}
+        dh = rng.standard_normal((T, B, H)).astype(dtype)
+        flops, Gx, Gh = gemm_flops(plan, B, D, H, T)
+
+        def generated():
+            h, cache = kernel.forward(params, x, **{s + "0": v for s, v in init.items()})
+            kernel.backward(params, dh, cache)
+
+        def textbook():
+            TEXTBOOK[cell](params, x, *init.values(), dh)
+
+        runs = {"generated": generated, "textbook": textbook,
+                "numpy GEMMs": numpy_gemms(B, D, H, T, Gx, Gh, dtype, rng)}
+        torch_run = torch_runner(cell, params, x, init, dh, dtype, threads) if use_torch else None
+        if torch_run is not None:
+            runs["torch"] = torch_run
+        times = {k: [] for k in runs}
+        for fn in runs.values():
+            fn()
+        names = list(runs)
+        for r in range(repeat):
+            for k in names[r % len(names):] + names[:r % len(names)]:
+                settle(runs[k], SETTLE)
+                start = time.perf_counter()
+                runs[k]()
+                times[k].append(time.perf_counter() - start)
+            if progress:
+                progress(f"  {cell} {(B, D, H, T)} round {r + 1}/{repeat}")
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"sizes": (B, D, H, T), "median": med, "flops": flops,
+                     "gflops": flops / med["generated"] / 1e9,
+                     "gemm_gflops": flops / med["numpy GEMMs"] / 1e9})
+    return rows
+
+
+def table(rows):
+    """The results as a Markdown table (the one README shows)."""
+    have_torch = all("torch" in r["median"] for r in rows)
+    head = ["(B, D, H, T)", "generated", "textbook"] + (["torch"] if have_torch else [])
+    head += (["generated / torch", "textbook / torch"] if have_torch else [])
+    head += ["textbook / generated", "generated GFLOP/s", "NumPy GEMM GFLOP/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r["median"]
+        cells = [str(r["sizes"]), f"{m['generated'] * 1e3:.1f} ms", f"{m['textbook'] * 1e3:.1f} ms"]
+        if have_torch:
+            cells += [f"{m['torch'] * 1e3:.1f} ms", f"{m['generated'] / m['torch']:.2f}×",
+                      f"{m['textbook'] / m['torch']:.2f}×"]
+        cells += [f"{m['textbook'] / m['generated']:.2f}×", f"{r['gflops']:.0f}", f"{r['gemm_gflops']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def versions(threads):
+    parts = [f"NumPy {np.__version__}"]
+    try:
+        import torch
+        parts.append(f"torch {torch.__version__} ({threads} threads)")
+    except ImportError:
+        parts.append("torch not installed")
+    return ", ".join(parts)

@@ -1,0 +1,453 @@
+"""What the emitter decides about a cell before it prints a line.
+
+Everything here is read off the cell's equations and its derivation:
+
+- gates: equations v = f(a) with a named pre-activation a.  Their outputs are
+  stacked in one buffer, gate_seq (G, T, B, H), ordered so that gates with
+  the same activation computed at the same time sit side by side (one call
+  each), and so that every group of weights below reads a consecutive block;
+- groups: the products W v with a parameter W that share v (x_t, or a state
+  s_{t−1}).  Each group is one stacked GEMM: for x_t once for all steps,
+  written straight into the gates' buffer, which then accumulates each
+  pre-activation in place; for s_{t−1} once per step;
+- stored values: the per-step vectors that the weight gradients sum over time
+  (δ_{g,t}, δ_{n,t} ⊙ r_t, ...), kept for all t in delta_seq (S, T, B, H) so
+  that each group's weight gradients are one GEMM after the backward loop;
+- cached values: forward subexpressions the backward pass reads again
+  (tanh(c_t), W_nh h_{t−1} + b_nh), kept from the forward pass.
+"""
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+
+import sympy
+
+from ..ir import (Act, Add, Delta, Had, Map, MatVec, Neg, OneMinus, Outer, Pow,
+                  TimeSum, Var, leaves)
+
+
+def nodes(e):
+    """Every node of e, parents before children."""
+    yield e
+    for k in e.children():
+        yield from nodes(k)
+
+
+def forward_only(e):
+    """True if e reads only forward values (no delta, no loss term, no carry)."""
+    return all(isinstance(leaf, Var) for leaf in leaves(e))
+
+
+def terms(e):
+    if e is None:
+        return []
+    return list(e.terms) if isinstance(e, Add) else [e]
+
+
+def identifier(text):
+    """A Python identifier spelling text (odd characters become _)."""
+    out = "".join(ch if (ch.isalnum() or ch == "_") else "_" for ch in text)
+    if not out or out[0].isdigit():
+        out = "_" + out
+    return out + "_" if keyword.iskeyword(out) else out
+
+
+def expr_name(e):
+    """A readable identifier for a value: tanh(c_t) -> tanh_c, W_nh h_{t−1} + b_nh ->
+    W_nh_h_prev_b_nh, δ_{n,t} ⊙ r_t -> delta_n_r."""
+    if isinstance(e, Var):
+        return e.name + ("_prev" if e.time == -1 else "")
+    if isinstance(e, Delta):
+        return "delta_" + e.name
+    if isinstance(e, Act):
+        return f"{e.fn.name}_{expr_name(e.a)}"
+    if isinstance(e, MatVec):
+        return f"{expr_name(e.W)}_{expr_name(e.v)}"
+    if isinstance(e, (Add, Had)):
+        return "_".join(expr_name(k) for k in e.children())
+    if isinstance(e, OneMinus):
+        return "one_minus_" + expr_name(e.a)
+    if isinstance(e, Neg):
+        return "minus_" + expr_name(e.a)
+    if isinstance(e, Pow):
+        return f"{expr_name(e.a)}_pow{e.n}"
+    return "value"
+
+
+class Names:
+    """Hands out identifiers that collide neither with each other nor with
+    the names the generated code uses for itself."""
+
+    def __init__(self, reserved):
+        self.used = set(reserved)
+
+    def take(self, text):
+        name = identifier(text)
+        while name in self.used:
+            name += "_"
+        self.used.add(name)
+        return name
+
+
+# names the generated functions use for their own variables
+RESERVED = {
+    "np", "t", "T", "B", "D", "H", "x", "dh", "params", "cache", "grads", "dtype",
+    "forward", "backward", "init_params", "CELL", "PARAMS", "STATES", "GATES",
+    "COMPLEX_SAFE", "DTYPE", "gate_seq", "net_seq", "delta_seq", "delta_rows", "delta_sums",
+    "dx", "dW", "x_rows", "keys",
+}
+
+
+@dataclass
+class Gate:
+    out: str            # the gate's output variable (f)
+    net: str            # its pre-activation (net_f)
+    fn: object          # the activation
+    level: int          # activations between it and x_t, s_{t−1}, plus one
+    is_state: bool      # the output is a state (rnn: h_t = tanh(net_t))
+    xslot: int = None   # its pre-activation's W x_t in the x group, if any
+
+
+@dataclass
+class Group:
+    """Products W v sharing v: one stacked GEMM."""
+    key: str            # "x" or the state's name
+    vec: Var            # x_t or s_{t−1}
+    weights: list = field(default_factory=list)     # slot order
+    stack: str = ""     # the stacked weights' name in the generated code
+    proj: str = ""      # the products' name (h_proj; x_proj for x products outside the gates)
+    rows: str = ""      # v for all steps as rows (T·B, ·), for the weight gradients
+
+
+@dataclass
+class Run:
+    """Consecutive slots handled by one NumPy call."""
+    start: int
+    stop: int
+
+    def __len__(self):
+        return self.stop - self.start
+
+    def code(self, size):
+        """The subscript for this run in an axis of `size` slots (None: all of it)."""
+        if self.start == 0 and self.stop == size:
+            return None
+        return f"{self.start}:{self.stop}" if len(self) > 1 else str(self.start)
+
+
+def runs(pairs):
+    """Split (i, j) pairs into runs where both indices go up by one together."""
+    out = []
+    for i, j in pairs:
+        if out and out[-1][0].stop == i and out[-1][1].stop == j:
+            out[-1][0].stop += 1
+            out[-1][1].stop += 1
+        else:
+            out.append((Run(i, i + 1), Run(j, j + 1)))
+    return out
+
+
+@dataclass
+class Plan:
+    cell: object
+    derivation: object
+    exprs: dict                 # forward var name -> expr
+    gates: list                 # Gate, in buffer order (state-valued gates last)
+    in_place: bool              # pre-activations accumulate where the gate's output goes
+    groups: dict                # key -> Group (x first, then states)
+    x_extra: list               # x slots outside the gates' pre-activations (their own x_proj)
+    folded: dict                # x slot -> [bias names] added right after the input GEMM
+    net_runs: list              # (gate Run, group key, group slot Run): W_gh s_{t−1} added at once
+    schedule: list              # forward steps: ("acts", level) | ("nets",) | ("eq", name)
+    cached: dict                # forward node -> name (the backward pass reads it)
+    cached_vars: list           # other intermediates the backward pass reads
+    stored: list                # backward values kept for all t, in delta_seq order
+    stored_names: list
+    x_read_back: dict           # W x_t outside the gates that the backward pass reads -> its x_proj slot
+    right: dict                 # forward value used as a weight gradient's right factor -> name
+    grad_terms: dict            # param -> [("outer", left, right) | ("sum", value, None)]
+    names: Names
+    local: dict = field(default_factory=dict)     # cell name -> identifier
+    helpers: dict = field(default_factory=dict)   # activation name -> helper function name
+    maps: dict = field(default_factory=dict)      # (scalar expr, its variable) -> helper name
+    acts: dict = field(default_factory=dict)      # activation name -> Activation
+
+    @property
+    def gate_index(self):
+        return {g.out: k for k, g in enumerate(self.gates)}
+
+    def gate_of_net(self, net):
+        return next((k for k, g in enumerate(self.gates) if g.net == net), None)
+
+    @property
+    def stacked_gates(self):
+        """Gates whose outputs live in gate_seq (state-valued ones live in their state's buffer)."""
+        return [g for g in self.gates if not g.is_state]
+
+
+def _levels(cell, gate_outs):
+    level = {}
+    for v, e in cell.equations:
+        deps = [leaf.name for leaf in leaves(e) if isinstance(leaf, Var) and leaf.time == 0
+                and leaf.kind in ("inter", "state")]
+        base = max((level[d] for d in deps if d in level), default=0)
+        level[v.name] = base + 1 if v.name in gate_outs else base
+    return level
+
+
+def _group_key(cell, v):
+    """The group a product's vector belongs to, or None (a product of its own)."""
+    if isinstance(v, Var) and v.kind == "input" and v.time == 0:
+        return "x"
+    if isinstance(v, Var) and v.kind == "state" and v.time == -1:
+        return v.name
+    return None
+
+
+def _product(cell, t):
+    """(group key, W) if t is a product W v of a group's vector, else None."""
+    if isinstance(t, MatVec) and isinstance(t.W, Var) and t.W.kind == "param" and not t.transpose:
+        key = _group_key(cell, t.v)
+        if key is not None:
+            return key, t.W.name
+    return None
+
+
+def make_plan(derivation):
+    d = derivation
+    cell = d.cell
+    exprs = {v.name: e for v, e in cell.equations}
+    index = {v.name: k for k, (v, _) in enumerate(cell.equations)}
+
+    # -- gates ------------------------------------------------------------------
+    raw = [(v.name, e) for v, e in cell.equations
+           if isinstance(e, Act) and isinstance(e.a, Var) and e.a.time == 0 and e.a.name in exprs]
+    level = _levels(cell, {name for name, _ in raw})
+    fn_order = list(dict.fromkeys(e.fn.name for _, e in raw))
+    gates = [Gate(name, e.a.name, e.fn, level[name], name in cell.states) for name, e in raw]
+    natural = {g.out: (g.level, fn_order.index(g.fn.name), index[g.out]) for g in gates}
+
+    # -- what the weight gradients read ------------------------------------------
+    stored, right, grad_terms = [], {}, {}
+
+    def store(e):
+        if e not in stored:
+            stored.append(e)
+        return e
+
+    for p, g in d.param_grads.items():
+        if g is None:
+            continue
+        if not isinstance(g, TimeSum) or g.steps != "all":
+            last = " (the last step only)" if getattr(g, "steps", "") == "last" else ""
+            raise ValueError(f"codegen needs ∂E/∂{p} as a sum over all steps{last}")
+        grad_terms[p] = []
+        for term in terms(g.a):
+            if isinstance(term, Outer):
+                grad_terms[p].append(("outer", store(term.a), term.b))
+                if _group_key(cell, term.b) is None:
+                    right.setdefault(term.b, None)
+            else:
+                grad_terms[p].append(("sum", store(term), None))
+
+    # -- groups: products with x_t and with each s_{t−1} ---------------------------
+    groups = {"x": Group("x", Var(cell.x, "input", ("D",), 0))}
+    for s in cell.states:
+        groups[s] = Group(s, Var(s, "state", ("H",), -1))
+    cotangent = {}         # (group key, W) -> the stored value its weight gradient reads
+    for _, e in cell.equations:
+        for n in nodes(e):
+            kw = _product(cell, n)
+            if kw and kw[1] not in groups[kw[0]].weights:
+                groups[kw[0]].weights.append(kw[1])
+                for kind, left, r in grad_terms.get(kw[1], []):
+                    if kind == "outer" and r == n.v:
+                        cotangent[kw] = left
+    groups = {k: g for k, g in groups.items() if g.weights}
+
+    # stored values ordered so that each group's cotangents are consecutive:
+    # x only, shared by x and a state group, state groups only, the rest
+    member = {key: {cotangent.get((key, W)) for W in g.weights} for key, g in groups.items()}
+
+    def gate_of_value(e):
+        if isinstance(e, Delta):
+            for g in gates:
+                if (e.gate and g.out == e.name) or (not e.gate and g.net == e.name):
+                    return g
+        return None
+
+    def value_key(e):
+        in_x = e in member.get("x", set())
+        in_state = any(e in m for key, m in member.items() if key != "x")
+        cls = (0 if not in_state else 1) if in_x else (2 if in_state else 3)
+        g = gate_of_value(e)
+        return (cls, natural[g.out] if g else (99,), first_seen.index(e))
+
+    first_seen = list(stored)
+    stored.sort(key=value_key)
+
+    # gates in the order of their deltas in delta_seq (state-valued gates last)
+    pos = {g.out: next((k for k, e in enumerate(stored) if gate_of_value(e) is g), len(stored))
+           for g in gates}
+    gates.sort(key=lambda g: (g.is_state, pos[g.out], natural[g.out]))
+
+    # x slots: the gates' own W x_t in gate order, then the rest (a W x_t used more than
+    # once belongs to no gate: it is kept in x_proj); state slots by their cotangent
+    x_count = {}
+    for _, e in cell.equations:
+        for n in nodes(e):
+            kw = _product(cell, n)
+            if kw and kw[0] == "x":
+                x_count[kw[1]] = x_count.get(kw[1], 0) + 1
+    xg = groups.get("x")
+    if xg:
+        own = []
+        for k, g in enumerate(gates):
+            xs = [_product(cell, t)[1] for t in terms(exprs[g.net]) if _product(cell, t) and
+                  _product(cell, t)[0] == "x"]
+            if len(xs) == 1 and x_count[xs[0]] == 1:
+                own.append(xs[0])
+                g.xslot = len(own) - 1
+        rest = sorted((W for W in xg.weights if W not in own),
+                      key=lambda W: stored.index(cotangent["x", W]) if ("x", W) in cotangent else len(stored))
+        xg.weights = own + rest
+    for key, g in groups.items():
+        if key != "x":
+            g.weights.sort(key=lambda W: stored.index(cotangent[key, W]) if (key, W) in cotangent
+                           else len(stored))
+    x_extra = list(range(sum(1 for g in gates if g.xslot is not None), len(xg.weights))) if xg else []
+
+    # -- biases folded into the input projections of the gates ---------------------
+    folded = {}
+    for g in gates:
+        if g.xslot is not None:
+            folded[g.xslot] = [t.name for t in terms(exprs[g.net]) if isinstance(t, Var) and t.kind == "param"]
+
+    # -- the forward values the backward pass reads -------------------------------
+    forward_nodes = {n for _, e in cell.equations for n in nodes(e)}
+    backward_exprs = [e for _, e in d.delta_defs] + [e for e in d.carry.values() if e is not None]
+    backward_exprs += [d.input_error] if d.input_error is not None else []
+    backward_exprs += list(stored) + list(right)
+    cached, read_vars = {}, set()
+
+    def visit(e):
+        if forward_only(e) and not isinstance(e, Var):
+            if e in forward_nodes and any(isinstance(n, (Act, MatVec)) for n in nodes(e)):
+                cached.setdefault(e, None)
+                return
+        if isinstance(e, Var):
+            read_vars.add(e)
+            return
+        for k in e.children():
+            visit(k)
+
+    for e in backward_exprs:
+        visit(e)
+    for v in read_vars:
+        if v.kind == "inter" and v.time == -1:
+            raise ValueError(f"the backward pass reads {v.name} at step t−1, which the forward pass does not keep")
+    nets = {g.net for g in gates}
+    gate_outs = {g.out for g in gates}
+    net_read_back = any(v.time == 0 and v.name in nets for v in read_vars)
+    net_read_forward = any(isinstance(leaf, Var) and leaf.name in nets and v.name not in gate_outs
+                           for v, e in cell.equations for leaf in leaves(e))
+    in_place = not (net_read_back or net_read_forward)
+    # W x_t outside the gates is in x_proj for every t already: the backward pass reads it there
+    x_read_back = {}
+    for n in list(cached):
+        kw = _product(cell, n)
+        if kw and kw[0] == "x" and xg.weights.index(kw[1]) in x_extra:
+            x_read_back[n] = x_extra.index(xg.weights.index(kw[1]))
+            del cached[n]
+    cached_vars = [v.name for v, _ in cell.equations
+                   if Var(v.name, v.kind, v.shape, 0) in read_vars
+                   and v.name not in gate_outs and v.name not in nets and v.name not in cell.states]
+
+    # -- pre-activations W_gx x_t + b_g + W_gh s_{t−1}: the state part added at once ----
+    def standard(g):
+        if g.xslot is None:
+            return None
+        parts = [t for t in terms(exprs[g.net]) if not (isinstance(t, Var) and t.kind == "param")]
+        products = [_product(cell, t) for t in parts]
+        if len(parts) != 2 or None in products:
+            return None
+        (key, W), = [kw for kw in products if kw[0] != "x"] or [(None, None)]
+        return None if key is None else (key, groups[key].weights.index(W))
+
+    net_runs = []
+    for k, g in enumerate(gates):
+        s = standard(g)
+        if s is None:
+            continue
+        key, hslot = s
+        if net_runs:
+            gr, gkey, hr = net_runs[-1]
+            if (gr.stop == k and gkey == key and hr.stop == hslot and
+                    gates[gr.start].is_state == g.is_state and not g.is_state):
+                gr.stop, hr.stop = k + 1, hslot + 1
+                continue
+        net_runs.append((Run(k, k + 1), key, Run(hslot, hslot + 1)))
+    in_runs = {gates[k].net for gr, _, _ in net_runs for k in range(gr.start, gr.stop)}
+
+    # -- the forward schedule: by level; a level's gates first, then the rest ------
+    schedule = []
+    for lv in sorted(set(level.values()) | {0}):
+        if any(g.level == lv for g in gates):
+            schedule.append(("acts", lv))
+        if lv == 0 and net_runs:
+            schedule.append(("nets",))
+        for v, _ in cell.equations:
+            if level[v.name] == lv and v.name not in gate_outs and v.name not in in_runs:
+                schedule.append(("eq", v.name))
+
+    # -- names: helpers first, then the cell's own names, so that they read as printed
+    names = Names(RESERVED)
+    everything = [e for _, e in cell.equations] + backward_exprs
+    acts = {}
+    for e in everything:
+        for n in nodes(e):
+            if isinstance(n, Act):
+                acts.setdefault(n.fn.name, n.fn)
+    helpers = {name: names.take(name) for name in acts if name != "tanh"}
+    maps = {}
+    for e in everything:
+        for n in nodes(e):
+            if isinstance(n, Map) and (n.expr, n.x) not in maps:
+                fn = next((f for f in acts.values() if f.derivative == n.expr), None)
+                text = str(n.expr.subs(n.x, sympy.Symbol("a")))
+                text = text.replace("-", " minus ").replace("+", " plus ").replace("*", " times ")
+                text = "_".join(identifier(text).replace("_", " ").split())
+                maps[n.expr, n.x] = names.take(f"{fn.name}_derivative" if fn else
+                                               ("elementwise_" + text if len(text) <= 24 else "elementwise"))
+    plan = Plan(cell, d, exprs, gates, in_place, groups, x_extra, folded, net_runs, schedule,
+                cached, cached_vars, stored, [], x_read_back, right, grad_terms, names, {}, helpers, maps, acts)
+    local = plan.local
+    for p in cell.params:
+        local[p] = names.take(p)
+    for v, _ in cell.equations:
+        local[v.name] = names.take(v.name)
+    for s in cell.states:
+        local[s + "_prev"] = names.take(s + "_prev")
+        local[s + "_seq"] = names.take(s + "_seq")
+        local[f"delta_{s}_carried"] = names.take(f"delta_{s}_carried")
+    for v in cached_vars:
+        local[v + "_seq"] = names.take(v + "_seq")
+    for node in list(cached):
+        cached[node] = names.take(expr_name(node))
+        local[cached[node] + "_seq"] = names.take(cached[node] + "_seq")
+    both = {dd.name for dd, _ in d.delta_defs if dd.gate} & {dd.name for dd, _ in d.delta_defs if not dd.gate}
+    for dd, _ in d.delta_defs:
+        # a gate whose output is itself a state has δ_{h,t} (of net_h) beside δh_t
+        pre = next((g.net for g in gates if g.out == dd.name), dd.name) if dd.gate and dd.name in both else dd.name
+        local[("delta", dd.name, dd.gate)] = names.take("delta_" + pre)
+    plan.stored_names = [local[("delta", e.name, e.gate)] if isinstance(e, Delta) and
+                         ("delta", e.name, e.gate) in local else names.take(expr_name(e)) for e in stored]
+    for r in right:
+        right[r] = names.take(expr_name(r))
+        local[right[r] + "_seq"] = names.take(right[r] + "_seq")
+    for key, g in groups.items():
+        g.stack = names.take(f"W_{key}_stack")
+        g.proj = names.take(f"{key}_proj")
+        g.rows = "x_rows" if key == "x" else names.take(f"{key}_rows")
+    return plan
