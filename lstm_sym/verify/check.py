@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..derive import derive
-from .numeric import CheckReport, Row, check_numeric, compare, gradients, make_problem
+from .numeric import CheckReport, Row, check_numeric, compare, gradient_floor, gradients, make_problem
 
 METHODS = ("symbolic", "fd", "complex", "directional", "graph", "torch")
 DEFAULT = ("fd", "complex", "directional", "graph", "torch")
@@ -93,13 +93,13 @@ def run_check(cell_name, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, d
 
 
 def _rows_against(method, grads, ref, tol):
-    rows = []
+    rows, floor = [], gradient_floor(ref)
     for name, r in ref.items():
         g = grads.get(name)
         if g is None:
             rows.append(Row(name, method, math.inf, math.inf, tol, "missing from backward"))
         else:
-            rows.append(Row(name, method, *compare(g, r), tol))
+            rows.append(Row(name, method, *compare(g, r, floor), tol))
     return rows
 
 
