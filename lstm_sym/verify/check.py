@@ -10,7 +10,8 @@ import math
 import numpy as np
 
 from ..derive import derive
-from .numeric import CheckReport, Row, check_numeric, compare, gradient_floor, gradients, make_problem
+from .numeric import (CheckReport, Row, check_numeric, compare, gradient_floor, gradients,
+                      make_problem, run_forward)
 
 METHODS = ("symbolic", "fd", "complex", "directional", "graph", "torch")
 DEFAULT = ("fd", "complex", "directional", "graph", "torch")
@@ -66,10 +67,13 @@ def run_check(cell_name, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, d
     if "graph" in methods:
         report.rows += _rows_against("graph", grads, _graph_gradients(cell, prob), tol)
     if "torch" in methods:
-        ref = _torch_gradients(cell_name, prob)
-        if ref is None:
+        got = _torch_gradients(cell_name, prob)
+        if got is None:
             report.notes.append("torch: skipped (torch is not installed; pip install 'lstm-sym[oracle]')")
         else:
+            h_torch, ref = got
+            h_mine = run_forward(module, work)[0]
+            report.rows.append(Row("h (output)", "torch", *compare(h_mine, h_torch), tol))
             report.rows += _rows_against("torch", grads, ref, tol)
     if impl is not None:
         from .impl import diagnose
@@ -134,5 +138,4 @@ def _torch_gradients(cell_name, prob):
     except ImportError:
         return None
     from .torch_oracle import torch_gradients
-    _, grads = torch_gradients(cell_name, prob.params, prob.x, prob.h0, prob.c0, prob.G, prob.Gc)
-    return grads
+    return torch_gradients(cell_name, prob.params, prob.x, prob.h0, prob.c0, prob.G, prob.Gc)
