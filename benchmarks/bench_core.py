@@ -35,19 +35,25 @@ def backends():
 
 
 def scan(cell, backend, limit=60.0):
-    """Grow the size until one proof passes `limit`; report the last under it."""
+    """Grow one size at a time; stop before the next size would, extrapolating
+    the growth of the last two, pass `limit`.  Returns the largest measured
+    sizes under it."""
     d = derive(cell)
     best = {}
-    for level, sizes in (("one-step", [(n, n, 1) for n in range(2, 12)]),
-                         ("unrolled", [(2, 2, T) for T in range(2, 8)])):
+    ladders = (("one-step", [(n, n, 1) for n in (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64)]),
+               ("unrolled", [(2, 2, T) for T in range(2, 41)]))
+    for level, sizes in ladders:
+        last = None
         for D, H, T in sizes:
             r = prove(d, D, H, T, backend=backend)
             print(f"    {cell:<5} {level:<9} {backend:<9} (D,H,T)=({D},{H},{T}) {r.seconds:7.2f} s", flush=True)
             if r.seconds > limit:
                 break
             best[level] = (D, H, T)
-            if r.seconds > limit / 3:        # the next size would pass the limit: stop here
+            growth = r.seconds / last if last and last > 0.05 else 1.5
+            if r.seconds * growth > limit:
                 break
+            last = r.seconds
     return best
 
 
