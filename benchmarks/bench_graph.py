@@ -1,6 +1,6 @@
 """Cost of the graph gradient and of the torch oracle, from one run.
 
-    /tmp/venv/bin/python benchmarks/bench_graph.py [D,H,T] [B]
+    python benchmarks/bench_graph.py [D,H,T] [B]
 
 For each built-in cell at (D,H,T) (default 3,4,5, the check's sizes) it
 prints: scalar-graph size, time to build it, the first reverse accumulation

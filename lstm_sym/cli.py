@@ -32,6 +32,15 @@ def cell_name(text):
     return text
 
 
+def plain_mode(tmp, path):
+    """mkstemp makes files owner-only; give tmp the mode a plain open() would
+    (or the mode of the file it replaces)."""
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o666 & ~umask)
+
+
 def write_output(path, text, force=False):
     """Write text to path atomically; refuse to overwrite without force."""
     import os
@@ -39,6 +48,8 @@ def write_output(path, text, force=False):
     if path is None or path == "-":
         sys.stdout.write(text)
         return
+    if not path.strip():
+        raise UsageError("the output file name is empty; give a file name, or leave -o out for stdout")
     if os.path.isdir(path):
         raise UsageError(f"cannot write {path}: it is a folder; give a file name")
     if os.path.exists(path) and not force:
@@ -53,10 +64,7 @@ def write_output(path, text, force=False):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        # mkstemp makes the file owner-only; give it the mode a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o666 & ~umask)
+        plain_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -84,7 +92,8 @@ def _prove(sub):
     p.add_argument("--sizes", type=str, default=None,
                    help="D,H,T (T=1: the one-step identity); default: both levels")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=("sympy", "symengine"), default="sympy")
+    p.add_argument("--backend", choices=("sympy", "symengine"), default=None,
+                   help="who differentiates (default: symengine if installed, else sympy)")
 
     def run(args):
         from .derive import derive
@@ -106,10 +115,17 @@ def _docs(sub):
     p.add_argument("--check", action="store_true", help="exit 1 if a committed file differs")
 
     def run(args):
+        import os
         from .docs import regenerate
+        if not os.path.isdir(args.out):
+            raise UsageError(f"--out {args.out!r} is not a folder; give the lstm-sym checkout")
+        if not os.path.isfile(os.path.join(args.out, "lstm_sym", "cells", "lstm.py")):
+            raise UsageError(f"{os.path.abspath(args.out)} is not an lstm-sym checkout (no lstm_sym/cells/); "
+                             "run this in the project folder or pass --out PROJECT_DIR")
         stale = regenerate(args.out, check=args.check)
         for path in stale:
-            print(("differs: " if args.check else "wrote: ") + path)
+            missing = not os.path.exists(os.path.join(args.out, path))
+            print(("missing: " if missing else "differs: ") if args.check else "wrote: ", path, sep="")
         return 1 if (args.check and stale) else 0
     p.set_defaults(run=run)
 
@@ -138,7 +154,7 @@ def _check(sub):
 
     def run(args):
         from .verify.check import DEFAULT, parse_methods, run_check
-        methods = parse_methods(args.method) if args.method else DEFAULT
+        methods = parse_methods(args.method) if args.method is not None else DEFAULT
         sizes = parse_sizes(args.sizes, 3)
         report = run_check(args.cell, args.impl, methods, tuple(sizes), args.batch, args.dtype, args.seed)
         print(report)
@@ -186,6 +202,12 @@ def main(argv=None):
         return 2
     except BrokenPipeError:
         return 0
+    except MemoryError:
+        print("lstm-sym: error: out of memory: try smaller --sizes", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"lstm-sym: error: {e.strerror or e}{': ' + e.filename if e.filename else ''}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The tutorial's published LSTM backward pass, as an edit of the derivation,
 and how far its gradients are from the true ones on a small example.
 
-The tutorial (TUTORIAL_BPTT.md, 式7–式14) makes two slips: its gate deltas use
+The tutorial (hanbt, 零基础入门深度学习(6) 长短时记忆网络(LSTM), 式7–式14) makes two slips: its gate deltas use
 only the path through h_t (δc_t loses the carry δc_{t+1} ⊙ f_{t+1}), and its
 input-weight gradients keep only the last step instead of a sum over time."""
 from __future__ import annotations

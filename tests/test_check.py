@@ -24,7 +24,8 @@ def test_tutorial_lstm_is_diagnosed():
     report = run_check("lstm", impl=fixture("tutorial_lstm.py"), methods=("fd",))
     assert not report.passed
     text = "\n".join(report.notes)
-    lines = {l.strip().split(":")[0]: l for l in report.notes if l.startswith("  ")}
+    lines = {name.strip(): l for l in report.notes if l.startswith("  ")
+             for name in l.strip().split(":")[0].split(",")}
     # the dropped carry: recurrent weights and biases go wrong at T = 2, on the cell-state path
     for g in ("W_fh", "W_ih", "W_ch", "b_f", "b_c"):
         assert "wrong from T = 2" in lines[g] and "cell-state path" in lines[g], lines[g]
@@ -32,6 +33,16 @@ def test_tutorial_lstm_is_diagnosed():
     for g in ("W_fx", "W_ix", "W_cx", "W_ox"):
         assert "wrong from T = 2" in lines[g] and "keeps only t = T" in lines[g], lines[g]
     assert "where it goes wrong" in text
+
+
+def test_off_by_one_and_carry_messages():
+    from lstm_sym import derive
+    from lstm_sym.verify.impl import _locate
+    from lstm_sym.verify.reference import reference_module
+    d = derive("lstm")
+    ref = reference_module(d)
+    # c0 wrong at T = 1 is the carry handed back by step 1, not "a per-step formula"
+    assert "hands back to c_0" in _locate(ref, ref, d.cell, "c0", 1, 2, 3, 1, 0, 1e-6)
 
 
 def test_correct_hand_written_rnn_passes():
@@ -51,6 +62,7 @@ def test_nan_gradient_is_a_failure_not_a_crash():
     ("bad_syntax.py", "importing it failed"),
     ("no_backward.py", "missing backward"),
     ("tutorial_lstm.py", "PARAMS does not match cell rnn"),
+    ("", "is a folder"),
     ("wrong_shape_rnn.py", "gradient 'U' has shape"),
 ])
 def test_contract_errors_are_one_line_exit_2(name, words):

@@ -14,6 +14,7 @@ from ..derive import derive
 from . import experiments as ex
 from . import report as rp
 from .jacobian import rnn_cell, rnn_factor
+from ..cli import plain_mode
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "softsign")
 PASCANU_TRIALS = 200
@@ -76,7 +77,7 @@ def seed_int(text):
     except ValueError:
         n = -1
     if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not a non-negative integer")
     return n
 
 
@@ -97,11 +98,11 @@ def register_bound(sub):
     def run(args):
         if args.activation and args.cell != "rnn":
             raise UsageError(f"--activation applies to the rnn only, not {args.cell}")
-        if args.plot:
+        if args.plot is not None:
             check_plot_path(args.plot, args.force)
         blocks, figure = analyse(args.cell, args.activation or "tanh", args.T, args.trials, args.hidden,
                                  args.scale, args.seed)
-        if args.plot:
+        if args.plot is not None:
             write_plot(figure, args.plot)
         sys.stdout.write(rp.render(blocks, args.format))
         return 0
@@ -173,6 +174,7 @@ def write_plot(figure, path):
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=100)
+        plain_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

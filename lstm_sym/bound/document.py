@@ -31,7 +31,7 @@ def activations_blocks(fmt):
     lines = []
     for act in BUILTIN.values():
         beta, how = rp.beta_text(act)
-        lines.append(f"- {act.name}: $f'(x) = {sympy.latex(act.derivative)}$, β_f = sup |f′| = {beta} ({how})")
+        lines.append(f"- {act.name}: $f'(x) = {sympy.latex(act.derivative_simplified)}$, β_f = sup |f′| = {beta} ({how})")
     return [rp.Heading("β_f for every built-in activation"),
             rp.Para("\n".join(lines) + "\n\n`lstm-sym bound rnn --activation NAME` uses any of them; "
                     "from Python `rnn_cell(activation(name, expr))` takes any scalar SymPy expression. "

@@ -115,8 +115,8 @@ def rnn_equations(d, st):
     h = lambda base, off=0: P.at_base(base, _state(s, off))
     dh = lambda base: P.at_base(base, Delta(s, 0))
     J = lambda i: st.partial.format(h(i), h(i, -1))
-    fprime_x = (sympy.latex(act.derivative) if st is LatexStyle
-                else str(act.derivative).replace("**", "^"))
+    fprime_x = (sympy.latex(act.derivative_simplified) if st is LatexStyle
+                else str(act.derivative_simplified).replace("**", "^"))
     beta = beta_f(act)[0]
     beta_s = (f"{float(beta):.6g}" if isinstance(beta, sympy.Float) else
               sympy.latex(beta) if st is LatexStyle else str(beta))

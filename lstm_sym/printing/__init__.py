@@ -18,9 +18,11 @@ TITLES = {
 }
 
 NOTES = {
-    "forward": "Column vectors; ⊙ is the Hadamard product.",
-    "deltas": "δ_{g,t} = ∂E/∂net_{g,t}, the gate's pre-activation; δs_t = ∂E/∂s_t in total.",
-    "bptt": "E = Σ_t ℓ_t; each recurrence collects every path from step t back to t−1.",
+    "forward": "Each step t = 1..T; the states start from h_0 (and c_0).",
+    "deltas": ("δ of a name is ∂E/∂(that name at step t), all paths included. δ_{g,t} is taken at the "
+               "argument of the activation that makes g_t (net_{g,t}, the pre-activation inside σ(…) or "
+               "tanh(…) in the forward pass); δh_t, δc_t are the states' deltas."),
+    "bptt": "Each recurrence collects every path from step t back to step t−1.",
     "grads": "Parameters are shared by all steps, so their gradients sum over t = 1..T.",
 }
 
@@ -30,6 +32,7 @@ class Part:
     name: str
     title: str
     equations: list        # [(lhs node, rhs node)]
+    note: str = ""
 
     @classmethod
     def of(cls, derivation, name):
@@ -43,7 +46,10 @@ class Part:
             "bptt": lambda: derivation.recurrences() + [_input_error(derivation)],
             "grads": derivation.gradient_equations,
         }[name]()
-        return cls(name, TITLES[name], [e for e in eqs if e[1] is not None])
+        note = NOTES[name]
+        if name == "deltas" and not derivation.cell.gates:
+            note = "δ of a name is ∂E/∂(that name at step t), all paths included."
+        return cls(name, TITLES[name], [e for e in eqs if e[1] is not None], note)
 
     def lines(self, printer):
         return [f"{printer.doprint(l)} = {printer.doprint(r)}" for l, r in self.equations]
@@ -84,6 +90,6 @@ def render(derivation, part="all", fmt="text"):
     if fmt == "text":
         return "\n\n".join(str(p) for p in parts) + "\n"
     if fmt == "latex":
-        return "\n\n".join(f"% {p.title}\n{p.latex()}" for p in parts) + "\n"
+        return "\n\n".join(f"% {p.title}\n\\[\n{p.latex()}\n\\]" for p in parts) + "\n"
     from .markdown import sections
     return sections(parts)

@@ -1,7 +1,6 @@
 """Markdown: headed sections, one $$ block per equation (GitHub renders it)."""
 from __future__ import annotations
 
-from . import NOTES
 from .latex import LatexPrinter
 
 
@@ -10,7 +9,7 @@ def sections(parts, level=2):
     out = []
     for p in parts:
         out.append(f"{'#' * level} {p.title}\n")
-        out.append(NOTES[p.name] + "\n")
+        out.append(p.note + "\n")
         for lhs, rhs in p.equations:
             out.append(f"$$\n{printer.doprint(lhs)} = {printer.doprint(rhs)}\n$$\n")
     return "\n".join(out)

@@ -21,7 +21,7 @@ TOL = {"float64": 1e-9, "float32": 1e-3}       # against exact referees (graph, 
 def parse_methods(text):
     if text == "all":
         return METHODS
-    got = tuple(m.strip() for m in text.split(",") if m.strip())
+    got = tuple(m.strip() for m in text.split(","))
     bad = [m for m in got if m not in METHODS]
     if bad or not got:
         raise ValueError(f"unknown method(s) {bad or [text]}; choose from {', '.join(METHODS)} or all")
@@ -39,7 +39,9 @@ def run_check(cell_name, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, d
     D, H, T = sizes
     if impl is not None:
         from .impl import check_outputs, load_impl
-        module, complex_module = load_impl(impl, cell), None
+        module = load_impl(impl, cell)
+        # the complex step needs a complex-analytic forward: the user says so
+        complex_module = module if getattr(module, "COMPLEX_SAFE", False) else None
     else:
         module = kernel(cell_name)
         complex_module = kernel(cell_name, complex_safe=True) if "complex" in methods else None
@@ -56,8 +58,9 @@ def run_check(cell_name, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, d
     numeric = [m for m in ("central", "richardson", "complex", "directional")
                if (m in ("central", "richardson") and "fd" in methods) or m in methods]
     if "complex" in methods and complex_module is None:
-        report.notes.append("complex step skipped: it needs a complex-safe forward (generated kernels have one)")
-    if "complex" in methods and dtype != "float64":
+        report.notes.append("complex step skipped: it needs a complex-analytic forward; set COMPLEX_SAFE = True "
+                            "in your module if it has one (no abs, maximum, comparisons)")
+    elif "complex" in methods and dtype != "float64":
         report.notes.append("complex step runs in complex128 on the float64 problem")
     report.rows += check_numeric(module, prob, numeric, dtype, complex_module, seed, grads)
     if dtype == "float32" and complex_module is not None and "complex" in methods:
@@ -82,9 +85,10 @@ def run_check(cell_name, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, d
         report.rows += _rows_against("derivation", grads, gradients(reference, prob), tol)
         wrong = {r.gradient for r in report.rows if not r.ok}
         if wrong:
-            report.notes.append("where it goes wrong (probes against the derivation):")
-            report.notes += ["  " + str(f) for f in diagnose(module, reference, cell, (D, H, T, batch), seed)
-                             if f.gradient in wrong]
+            from .impl import summarize
+            found = [f for f in diagnose(module, reference, cell, (D, H, T, batch), seed) if f.gradient in wrong]
+            report.notes.append(f"where it goes wrong (probes against the derivation; {len(found)} gradient(s)):")
+            report.notes += ["  " + line for line in summarize(found)]
     if "symbolic" in methods:
         from .symbolic import prove
         for r in (prove(d, min(D, 3), min(H, 3), 1, seed=seed), prove(d, min(D, 2), min(H, 2), 2, seed=seed)):

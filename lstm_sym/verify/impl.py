@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Had, Var, leaves
-from .numeric import Problem, gradients, make_problem
+from .numeric import Problem, gradients, make_problem, run_forward
 
 
 class ContractError(ValueError):
@@ -26,6 +26,8 @@ class ContractError(ValueError):
 
 def load_impl(path, cell):
     """Import FILE.py and check it follows the contract for `cell`."""
+    if os.path.isdir(path):
+        raise ContractError(f"--impl {path}: is a folder; give the .py file of your module")
     if not os.path.isfile(path):
         raise ContractError(f"--impl {path}: no such file")
     name = "lstm_sym_user_impl_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
@@ -61,9 +63,18 @@ def load_impl(path, cell):
 def check_outputs(module, prob, path="module"):
     """Run forward and backward once; complain (one line) about shapes and keys."""
     try:
+        h, _ = run_forward(module, prob)
+    except Exception as e:
+        raise ContractError(f"--impl {path}: forward raised {_where(e, path)}") from None
+    T, B, _ = prob.x.shape
+    H = prob.h0.shape[1]
+    if not isinstance(h, np.ndarray) or h.shape != (T, B, H):
+        raise ContractError(f"--impl {path}: forward must return (h, cache) with h an array of shape "
+                            f"(T, B, H) = {(T, B, H)}; got {type(h).__name__} {getattr(h, 'shape', '')}")
+    try:
         grads = gradients(module, prob)
     except Exception as e:
-        raise ContractError(f"--impl {path}: forward/backward raised {type(e).__name__}: {e}") from None
+        raise ContractError(f"--impl {path}: backward raised {_where(e, path)}") from None
     if not isinstance(grads, dict):
         raise ContractError(f"--impl {path}: backward must return a dict of gradients, got {type(grads).__name__}")
     for name, a in prob.inputs().items():
@@ -73,6 +84,15 @@ def check_outputs(module, prob, path="module"):
             raise ContractError(f"--impl {path}: gradient {name!r} has shape {np.shape(grads[name])}, "
                                 f"expected {a.shape}")
     return grads
+
+
+def _where(e, path):
+    """'NameError: ... (at my_lstm.py:42)': the innermost frame in the user's file."""
+    import traceback
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if os.path.abspath(f.filename) == os.path.abspath(path)]
+    at = f" (at {os.path.basename(path)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(e).__name__}: {e}{at}"
 
 
 @dataclass
@@ -145,6 +165,10 @@ def diagnose(module, reference, cell, sizes, seed=0, tol=1e-6):
 
 
 def _locate(module, reference, cell, name, t, D, H, B, seed, tol):
+    if t == 1 and name[:-1] in cell.states and name.endswith("0"):
+        s = name[:-1]
+        return (f"wrong already at T = 1, where it is exactly what step 1 hands back to {s}_0: "
+                f"the carry formula δ{s}_{{t−1}} (or what feeds it) is wrong")
     if t == 1:
         return "wrong within a single step (a per-step formula, not the recurrence)"
     base = make_problem(reference, D, H, t, B, seed)
@@ -168,4 +192,27 @@ def _locate(module, reference, cell, name, t, D, H, B, seed, tol):
     if _rel(gradients(module, both).get(name), gradients(reference, last)[name]) <= tol:
         return ("still wrong with every recurrent path cut, and equal to the last step's term alone: "
                 "the sum over time keeps only t = T")
-    return "still wrong with every recurrent path cut: a per-step term is wrong for t < T"
+    # with every path cut the steps are independent: the loss at step k alone
+    # isolates step k's term of the sum
+    bad = [k for k in range(1, t + 1)
+           if wrong(_only_step(both, k)) and name not in ("h0", "c0", "x")]
+    steps = f" (wrong terms: t = {', '.join(map(str, bad))} of 1..{t})" if bad else ""
+    return f"still wrong with every recurrent path cut: a per-step term of the sum over time is wrong{steps}"
+
+
+def _only_step(prob, k):
+    G = np.zeros_like(prob.G)
+    G[k - 1] = prob.G[k - 1]
+    return Problem(prob.params, prob.x, prob.h0, prob.c0, G, prob.Gc)
+
+
+def summarize(findings):
+    """Findings with the same explanation, grouped: one line each."""
+    groups = {}
+    for f in findings:
+        groups.setdefault((f.first_T, f.path), []).append(f.gradient)
+    lines = []
+    for (t, path), names in sorted(groups.items(), key=lambda kv: (kv[0][0] or 0, -len(kv[1]))):
+        when = f"wrong from T = {t}" if t else "wrong"
+        lines.append(f"{', '.join(names)}: {when}; {path}")
+    return lines
