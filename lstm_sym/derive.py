@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .ir import (Act, AtTime, Delta, Direct, GradOf, Next, TimeSum, Var, add,
+from .ir import (Act, AtTime, Delta, Direct, GradOf, Next, TimeSum, Var, add, factor_common,
                  leaves, shift, transform)
 from .ops import backprop
 
@@ -105,7 +105,7 @@ def derive(cell):
                 terms = [Direct(v.name)] + terms
             if v.name in prev_used:
                 terms = terms + [Next(v.name)]
-        cot = add(*terms)
+        cot = factor_common(add(*terms))
         if cot is None:
             continue
         if v.name in named:

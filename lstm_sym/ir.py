@@ -195,6 +195,23 @@ def add(*terms):
     return out[0] if len(out) == 1 else Add(tuple(out))
 
 
+def factor_common(e):
+    """a ⊙ b − a ⊙ c  ->  a ⊙ (b − c): pull a shared leading factor out of a sum."""
+    if not isinstance(e, Add):
+        return e
+    parts = []
+    for t in e.terms:
+        sign, body = (-1, t.a) if isinstance(t, Neg) else (1, t)
+        if not isinstance(body, Had):
+            return e
+        parts.append((sign, body.factors))
+    first = parts[0][1][0]
+    if any(f[0] != first for _, f in parts):
+        return e
+    rest = [had(*f[1:]) if s > 0 else neg(had(*f[1:])) for s, f in parts]
+    return had(first, add(*rest))
+
+
 def neg(a):
     if isinstance(a, Neg):
         return a.a

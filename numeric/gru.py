@@ -17,7 +17,7 @@ Comments above each statement give the equation it implements.
 
     Per-step deltas:
       δ_{n,t} = δh_t ⊙ (1 − z_t) ⊙ (1 − n_t²)
-      δ_{z,t} = (δh_t ⊙ h_{t−1} − δh_t ⊙ n_t) ⊙ z_t ⊙ (1 − z_t)
+      δ_{z,t} = δh_t ⊙ (h_{t−1} − n_t) ⊙ z_t ⊙ (1 − z_t)
       δ_{r,t} = δ_{n,t} ⊙ (W_nh h_{t−1} + b_nh) ⊙ r_t ⊙ (1 − r_t)
 
     Backpropagation through time:
@@ -218,7 +218,7 @@ def backward(params, dh, cache):
         # δ_{n,t} = δh_t ⊙ (1 − z_t) ⊙ (1 − n_t²)
         np.multiply(delta_h, 1 - z, out=delta_n)
         delta_n *= 1 - n ** 2
-        # δ_{z,t} = (δh_t ⊙ h_{t−1} − δh_t ⊙ n_t) ⊙ z_t ⊙ (1 − z_t)
+        # δ_{z,t} = δh_t ⊙ (h_{t−1} − n_t) ⊙ z_t ⊙ (1 − z_t)
         np.multiply(delta_h, h_prev - n, out=delta_z)
         delta_z *= z
         delta_z *= 1 - z
