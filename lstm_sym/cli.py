@@ -211,4 +211,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported lstm_sym.cli, not this __main__ copy: subcommand modules
+    # raise lstm_sym.cli.UsageError, which main() must recognise
+    from lstm_sym.cli import main as _main
+    sys.exit(_main())

@@ -29,6 +29,12 @@ def test_derive_prints_every_part():
     (("prove", "rnn", "--sizes", "0,1,1"), ["positive integer"]),
     (("prove", "rnn", "--sizes", "1.5,1,1"), ["positive integer"]),
     (("prove", "rnn", "--sizes", "1,1"), ["3 comma-separated"]),
+    (("codegen", "lstm", "-o", ""), ["empty"]),
+    (("graph", "rnn", "-o", "tests"), ["is a folder"]),
+    (("codegen", "rnn", "-o", "no/such/folder/k.py"), ["does not exist"]),
+    (("docs", "--out", "tests"), ["not an lstm-sym checkout"]),
+    (("docs", "--out", "no-such-folder"), ["not a folder"]),
+    (("check", "rnn", "--method", ""), ["unknown method"]),
     ((), ["command"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
@@ -44,3 +50,14 @@ def test_prove_reports_and_exits_zero():
     r = run("prove", "rnn", "--sizes", "2,2,2")
     assert r.returncode == 0, r.stderr
     assert "PROVEN" in r.stdout and "GF(2^61−1)" in r.stdout
+
+
+def test_existing_file_is_not_overwritten_without_force(tmp_path):
+    target = tmp_path / "kernel.py"
+    target.write_text("mine\n")
+    r = run("codegen", "rnn", "-o", str(target))
+    assert r.returncode == 2 and "--force" in r.stderr
+    assert target.read_text() == "mine\n"
+    assert run("codegen", "rnn", "-o", str(target), "--force").returncode == 0
+    assert "def backward" in target.read_text()
+    assert oct(target.stat().st_mode & 0o077) != "0o0"      # not owner-only like a bare mkstemp file
