@@ -20,7 +20,9 @@ ACTIVATIONS = ("tanh", "sigmoid", "relu", "softsign")
 PASCANU_TRIALS = 200
 INSTANCES = ("Random instances: W = s·G/√H (every recurrent weight; G standard normal, s = --scale), "
              "input weights G/√8 with x_t ∈ ℝ⁸ standard normal, biases 0, h_0 (and c_0) = 0.5·G, "
-             "cotangent g on h_T standard normal.  A given seed gives every cell the same x, h_0 and g.")
+             "cotangent g on h_T standard normal.  A given seed gives every cell the same x, h_0 and g.  "
+             "The step-1 weight-gradient term multiplies h_0, which is drawn rather than made by the cell, "
+             "so at t−k = T−1 it sits on another scale (the jump at the end of the plot); read trends from k ≥ 2.")
 
 
 def analyse(cell_name, activation="tanh", T=50, trials=1000, hidden=64, scale=1.0, seed=0, fmt=rp.plain):
