@@ -5,12 +5,20 @@ The same code runs on float arrays, on object arrays of SymPy expressions
 prime-field elements (the derived gradients at a random point)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy
 
 from . import activations
 from .ir import (Act, Add, Delta, Direct, Had, Map, MatVec, Neg, Next, OneMinus,
                  Outer, Pow, Scale, TimeSum, Var)
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_map(expr, x):
+    """lambdify once per expression, not once per step."""
+    return sympy.lambdify(x, expr, "numpy")
 
 
 class FloatBackend:
@@ -21,7 +29,7 @@ class FloatBackend:
             return np.asarray(fn.numpy_fn(a), dtype=float)
 
     def map(self, expr, x, a):
-        return np.asarray(sympy.lambdify(x, expr, "numpy")(a), dtype=float) * np.ones_like(a)
+        return np.asarray(_numpy_map(expr, x)(a), dtype=float) * np.ones_like(a)
 
     def scale(self, k, a):
         return float(k) * a

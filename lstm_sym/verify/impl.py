@@ -119,17 +119,16 @@ def forget_bias(cell):
         return None
     c = cell.states[1]
     eqs = dict((v.name, e) for v, e in cell.equations)
-    for leaf_eq in (eqs[c],):
-        stack = [leaf_eq]
-        while stack:
-            e = stack.pop()
-            if isinstance(e, Had) and any(isinstance(f, Var) and f.name == c and f.time == -1 for f in e.factors):
-                gate = next(f.name for f in e.factors if isinstance(f, Var) and f.time == 0)
-                net = eqs.get("net_" + gate)
-                for leaf in leaves(net) if net is not None else ():
-                    if isinstance(leaf, Var) and leaf.kind == "param" and leaf.shape == ("H",):
-                        return leaf.name
-            stack.extend(e.children())
+    stack = [eqs[c]]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Had) and any(isinstance(f, Var) and f.name == c and f.time == -1 for f in e.factors):
+            gate = next(f.name for f in e.factors if isinstance(f, Var) and f.time == 0)
+            net = eqs.get("net_" + gate)
+            for leaf in leaves(net) if net is not None else ():
+                if isinstance(leaf, Var) and leaf.kind == "param" and leaf.shape == ("H",):
+                    return leaf.name
+        stack.extend(e.children())
     return None
 
 

@@ -59,8 +59,8 @@ def reference_module(cell, complex_safe=False):
         for s in c.states:
             if s + "0" in grads:
                 out[s + "0"] = np.stack(grads[s + "0"])
-            else:
-                out[s + "0"] = np.zeros_like(out["x"][0, :, :1].repeat(0, 1))
+            else:                     # s_{t−1} is never read: no gradient reaches s_0
+                out[s + "0"] = np.zeros(dh.shape[1:], dtype=dh.dtype)
         return out
 
     mod = types.ModuleType(f"lstm_sym_reference_{c.name}")
