@@ -19,9 +19,7 @@ from lstm_sym.bound.jacobian import beta_f, rnn_factor
 from lstm_sym.derive import derive
 
 TARGET = 5.0
-RUNNER = ("import sys; from lstm_sym import cli; from lstm_sym.bound import register_bound; "
-          "cli.COMMANDS = [c for c in cli.COMMANDS if 'bound' not in c.__name__] + [register_bound]; "
-          "sys.exit(cli.main(sys.argv[1:]))")
+RUNNER = "import sys; from lstm_sym.commands import main; sys.exit(main(sys.argv[1:]))"
 
 
 def measurement(cell, trials, T, H, repeats=3):

@@ -18,7 +18,7 @@ import numpy as np
 from lstm_sym.cells import NAMES, get_cell
 from lstm_sym.derive import derive
 from lstm_sym.evaluate import run_backward, run_forward
-from lstm_sym.graph import reverse_accumulate, scalar_graph
+from lstm_sym.verify.graph_oracle import reverse_accumulate, scalar_graph
 
 
 def timed(f):

@@ -1,6 +1,6 @@
 """`python -m lstm_sym` is the `lstm-sym` command."""
 import sys
 
-from .cli import main
+from .commands import main
 
 sys.exit(main())

@@ -19,6 +19,9 @@ import time
 
 import numpy as np
 
+from .cells import builtin_name
+from .verify.torch_oracle import unsupported as torch_reason
+
 DEFAULT_SIZES = ((64, 256, 256, 100), (32, 128, 128, 50))
 
 
@@ -213,14 +216,14 @@ def compare(cell, kernel, B, D, H, T, seed=0):
     h, cache = kernel.forward(params, x, **{s + "0": v for s, v in init.items()})
     grads = kernel.backward(params, dh, cache)
     out = {}
-    h_tb, g_tb = TEXTBOOK[cell](params, x, *init.values(), dh)
-    out["textbook"] = _max_diff(h, grads, h_tb, g_tb)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    name = builtin_name(cell)
+    if name in TEXTBOOK:
+        h_tb, g_tb = TEXTBOOK[name](params, x, *init.values(), dh)
+        out["textbook"] = _max_diff(h, grads, h_tb, g_tb)
+    if not torch_can(cell):
         return out
     from .verify.torch_oracle import torch_gradients
-    h_t, g_t = torch_gradients(cell, params, x, init["h"], init.get("c"), G=dh)
+    h_t, g_t = torch_gradients(name, params, x, *init.values(), G=dh)
     out["torch"] = _max_diff(h, grads, h_t, g_t)
     return out
 
@@ -268,12 +271,13 @@ def measure(cell, sizes, dtype=np.float32, repeat=7, threads=2, seed=0,
             h, cache = kernel.forward(params, x, **{s + "0": v for s, v in init.items()})
             kernel.backward(params, dh, cache)
 
-        def textbook():
-            TEXTBOOK[cell](params, x, *init.values(), dh)
-
-        runs = {"generated": generated, "textbook": textbook,
-                "numpy GEMMs": numpy_gemms(B, D, H, T, Gx, Gh, dtype, rng)}
-        torch_run = torch_runner(cell, params, x, init, dh, dtype, threads) if use_torch else None
+        runs = {"generated": generated}
+        if builtin_name(d.cell) in TEXTBOOK:
+            book = TEXTBOOK[builtin_name(d.cell)]
+            runs["textbook"] = lambda: book(params, x, *init.values(), dh)
+        runs["numpy GEMMs"] = numpy_gemms(B, D, H, T, Gx, Gh, dtype, rng)
+        use = use_torch and torch_can(d.cell)
+        torch_run = torch_runner(builtin_name(d.cell), params, x, init, dh, dtype, threads) if use else None
         if torch_run is not None:
             runs["torch"] = torch_run
         times = {k: [] for k in runs}
@@ -287,7 +291,7 @@ def measure(cell, sizes, dtype=np.float32, repeat=7, threads=2, seed=0,
                 runs[k]()
                 times[k].append(time.perf_counter() - start)
             if progress:
-                progress(f"  {cell} {(B, D, H, T)} round {r + 1}/{repeat}")
+                progress(f"  {d.cell.name} {(B, D, H, T)} round {r + 1}/{repeat}")
         med = {k: statistics.median(v) for k, v in times.items()}
         rows.append({"sizes": (B, D, H, T), "median": med, "flops": flops,
                      "gflops": flops / med["generated"] / 1e9,
@@ -296,25 +300,46 @@ def measure(cell, sizes, dtype=np.float32, repeat=7, threads=2, seed=0,
 
 
 def table(rows):
-    """The results as a Markdown table (the one README shows)."""
+    """The results as a Markdown table (the one README shows).  A column a
+    cell has no runner for (no textbook version, torch cannot express it)
+    is left out, and skipped() says why."""
     have_torch = all("torch" in r["median"] for r in rows)
-    head = ["(B, D, H, T)", "generated", "textbook"] + (["torch"] if have_torch else [])
-    head += (["generated / torch", "textbook / torch"] if have_torch else [])
-    head += ["textbook / generated", "generated GFLOP/s", "NumPy GEMM GFLOP/s"]
+    have_book = all("textbook" in r["median"] for r in rows)
+    head = ["(B, D, H, T)", "generated"] + (["textbook"] if have_book else []) + (["torch"] if have_torch else [])
+    head += (["generated / torch"] if have_torch else []) + (["textbook / torch"] if have_torch and have_book else [])
+    head += (["textbook / generated"] if have_book else []) + ["generated GFLOP/s", "NumPy GEMM GFLOP/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m = r["median"]
-        cells = [str(r["sizes"]), f"{m['generated'] * 1e3:.1f} ms", f"{m['textbook'] * 1e3:.1f} ms"]
+        cells = [str(r["sizes"]), f"{m['generated'] * 1e3:.1f} ms"]
+        cells += [f"{m['textbook'] * 1e3:.1f} ms"] if have_book else []
         if have_torch:
-            cells += [f"{m['torch'] * 1e3:.1f} ms", f"{m['generated'] / m['torch']:.2f}×",
-                      f"{m['textbook'] / m['torch']:.2f}×"]
-        cells += [f"{m['textbook'] / m['generated']:.2f}×", f"{r['gflops']:.0f}", f"{r['gemm_gflops']:.0f}"]
+            cells += [f"{m['torch'] * 1e3:.1f} ms", f"{m['generated'] / m['torch']:.2f}×"]
+            cells += [f"{m['textbook'] / m['torch']:.2f}×"] if have_book else []
+        cells += [f"{m['textbook'] / m['generated']:.2f}×"] if have_book else []
+        cells += [f"{r['gflops']:.0f}", f"{r['gemm_gflops']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def versions(threads):
+def skipped(cell, use_torch=True):
+    """One line per comparison the benchmark cannot run for this cell."""
+    out = []
+    if builtin_name(cell) not in TEXTBOOK:
+        out.append(f"textbook: skipped (no textbook NumPy version of {cell.name} to time against)")
+    if use_torch and not torch_can(cell):
+        out.append(f"torch: skipped ({torch_reason(cell)})")
+    return out
+
+
+def torch_can(cell):
+    return torch_reason(cell) is None
+
+
+def versions(threads, use_torch=True):
     parts = [f"NumPy {np.__version__}"]
+    if not use_torch:
+        return parts[0]
     try:
         import torch
         parts.append(f"torch {torch.__version__} ({threads} threads)")

@@ -105,7 +105,7 @@ def generated_files():
 def regenerate(root=".", check=False):
     """Write every generated file under root (or, with check, list those that
     differ).  Returns the paths written or differing."""
-    from .cli import write_output
+    from .io import write_output
     changed = []
     for rel, text in generated_files().items():
         path = os.path.join(root, rel)

@@ -3,10 +3,9 @@ kernel, and the command runs and reports (timings themselves are measured by
 benchmarks/bench_codegen.py, never asserted here)."""
 import pytest
 
-from lstm_sym import bench, cli
+from lstm_sym import bench, commands
 from lstm_sym.cells import NAMES
 from lstm_sym.codegen import compile as compile_kernel
-from lstm_sym.codegen.commands import _bench, _codegen
 from lstm_sym.codegen.plan import make_plan
 from lstm_sym.derive import derive
 
@@ -40,10 +39,8 @@ def test_measure_reports_medians_ratios_and_gflops(monkeypatch):
 
 @pytest.fixture
 def main(monkeypatch):
-    if "_bench" not in [c.__name__ for c in cli.COMMANDS]:
-        monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + [_codegen, _bench])
     monkeypatch.setattr(bench, "SETTLE", 0.0)
-    return cli.main
+    return commands.main
 
 
 def test_bench_command_prints_the_check_and_the_table(main, capsys):

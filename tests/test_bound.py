@@ -12,9 +12,9 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_sym import cli
+from lstm_sym import commands
 from lstm_sym.activations import BUILTIN, activation, sigmoid, tanh, x
-from lstm_sym.bound import bound_markdown, register_bound
+from lstm_sym.bound import bound_markdown
 from lstm_sym.bound import experiments as ex
 from lstm_sym.bound.batched import Backward, Forward, jacobian_matrix, step_bound_logs
 from lstm_sym.bound.document import seed_slip
@@ -316,10 +316,8 @@ def test_bound_document_has_not_drifted():
 # --- the command line -------------------------------------------------------------------------
 
 @pytest.fixture
-def main(monkeypatch):
-    others = [c for c in cli.COMMANDS if "bound" not in c.__name__]         # wired or not
-    monkeypatch.setattr(cli, "COMMANDS", others + [register_bound])
-    return cli.main
+def main():
+    return commands.main
 
 
 SMALL = ["--T", "4", "--trials", "6", "--hidden", "3"]

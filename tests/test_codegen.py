@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 import sympy
 
-from lstm_sym import Cell, activation, cli, derive, relu, sigmoid, softsign, tanh
+from lstm_sym import Cell, activation, commands, derive, relu, sigmoid, softsign, tanh
 from lstm_sym.activations import x as X
 from lstm_sym.cells import NAMES, get_cell
 from lstm_sym.codegen import compile as compile_kernel
 from lstm_sym.codegen import emit, numeric_files
-from lstm_sym.codegen.commands import _bench, _codegen
 from lstm_sym.evaluate import SympyBackend, loss, run_backward, run_forward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -467,11 +466,8 @@ def test_codegen_refuses_what_it_cannot_write():
 # --- the command ------------------------------------------------------------------------
 
 @pytest.fixture
-def main(monkeypatch):
-    """cli.main with the codegen and bench subcommands, wired or not."""
-    if "_codegen" not in [c.__name__ for c in cli.COMMANDS]:
-        monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + [_codegen, _bench])
-    return cli.main
+def main():
+    return commands.main
 
 
 def test_codegen_to_stdout_and_to_a_file(main, capsys, tmp_path):

@@ -94,5 +94,5 @@ def test_bad_cells_are_refused():
     cell.let("h", tanh(W @ cell.prev("h")))
     with pytest.raises(ValueError, match="never assigned"):
         derive(cell)
-    with pytest.raises(KeyError, match="rnn, lstm, gru"):
+    with pytest.raises(ValueError, match="rnn, lstm, gru"):
         derive("lsmt")

@@ -6,11 +6,12 @@ instances with every trial at once, RNN against LSTM.
     batched      the cell and its derivation over a leading trials axis
     experiments  ratios against the bounds, Pascanu's regimes, ∇_{W_k}E, the c path
     report       text / LaTeX / Markdown
-    command      `lstm-sym bound`
+    analysis     one cell's derivation + measurement (what `lstm-sym bound` prints)
+    plot         the PNG
     document     derivations/bound.md
 """
-from .command import analyse, register_bound
+from .analysis import analyse
 from .document import bound_markdown
 from .jacobian import beta_f, one_step_jacobian, rnn_cell
 
-__all__ = ["analyse", "register_bound", "bound_markdown", "beta_f", "one_step_jacobian", "rnn_cell"]
+__all__ = ["analyse", "bound_markdown", "beta_f", "one_step_jacobian", "rnn_cell"]

@@ -11,7 +11,7 @@ from ..derive import derive
 from ..evaluate import run_backward, run_forward
 from . import experiments as ex
 from . import report as rp
-from .command import analyse
+from .analysis import analyse
 from .jacobian import rnn_cell
 
 T, TRIALS, HIDDEN = 50, 200, 32

@@ -46,6 +46,19 @@ GATES = {  # torch's gate order inside the stacked buffers, as our names
 HH_ONLY = {"gru": {2: "b_nh"}}
 
 
+def unsupported(cell):
+    """None when torch.nn can run this cell (a built-in it has, equation for
+    equation), else the reason it cannot: one line for a "skipped" row."""
+    from ..cells import builtin_name
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "torch is not installed; pip install 'lstm-sym[oracle]'"
+    if builtin_name(cell) not in GATES:
+        return f"torch.nn has no {getattr(cell, 'name', cell)} cell"
+    return None
+
+
 def _torch():
     try:
         import torch

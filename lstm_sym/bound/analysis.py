@@ -1,0 +1,58 @@
+"""The bound for one cell: its derivation, its measurement, and the data the
+plot draws."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..derive import derive
+from . import experiments as ex
+from . import report as rp
+from .jacobian import rnn_cell, rnn_factor
+
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "softsign")
+PASCANU_TRIALS = 200
+INSTANCES = ("Random instances: W = s·G/√H (every recurrent weight; G standard normal, s = --scale), "
+             "input weights G/√8 with x_t ∈ ℝ⁸ standard normal, biases 0, h_0 (and c_0) = 0.5·G, "
+             "cotangent g on h_T standard normal.  A given seed gives every cell the same x, h_0 and g.  "
+             "The step-1 weight-gradient term multiplies h_0, which is drawn rather than made by the cell, "
+             "so at t−k = T−1 it sits on another scale (the jump at the end of the plot); read trends from k ≥ 2.")
+
+
+def analyse(cell, activation="tanh", T=50, trials=1000, hidden=64, scale=1.0, seed=0, fmt=rp.plain):
+    """(blocks, figure data) for one cell: what the command prints.  Trials
+    that overflow float64 (huge --scale) are counted, not warned about."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _analyse(cell, activation, T, trials, hidden, scale, seed, fmt)
+
+
+def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt):
+    from ..activations import BUILTIN
+    from ..cells import builtin_name, load_cell
+    cell = load_cell(cell)
+    d = derive(rnn_cell(BUILTIN[activation]) if builtin_name(cell) == "rnn" else cell)
+    blocks = rp.derivation_blocks(d)
+    inst = ex.random_instance(d.cell, trials, hidden, T, scale, seed)
+    m = ex.measure(d, inst)
+    blocks += [rp.Heading(f"Measured ({d.cell.name}): {trials} random instances, T = {T}, H = {hidden}, scale {scale:g}, "
+                          f"seed {seed}"), rp.Para(INSTANCES)]
+    blocks += rp.measurement_blocks(m, fmt) + rp.regime_para(m, fmt)
+    figure = {"cell": d.cell.name, "main": m}
+    if rnn_factor(d):
+        n = min(trials, PASCANU_TRIALS)
+        blocks += [rp.Heading(f"Pascanu's regimes: W rescaled so that β_f β_W = ρ exactly ({n} trials, "
+                              f"T = {T}, H = {hidden})"),
+                   rp.pascanu_table(d, n, hidden, T, seed, fmt=fmt), rp.nilpotent_para(d, fmt)]
+    if builtin_name(cell) == "lstm":
+        rnn_d = derive("rnn")
+        rnn_m = ex.measure(rnn_d, ex.random_instance(rnn_d.cell, trials, hidden, T, scale, seed), bounds=False)
+        high = ex.FORGET_BIAS["high"]
+        opened = ex.Instance({**inst.params, "b_f": np.full((trials, hidden), high)}, inst.xs, inst.init, inst.g)
+        open_m = ex.measure(d, opened, bounds=False)
+        lstms = [(0.0, m), (high, open_m)]
+        paths = [(b, *ex.cell_state_path(d, inst, b)) for b in ex.FORGET_BIAS.values()]
+        blocks += [rp.Heading("RNN against LSTM: per-step weight-gradient terms ∇_{W_k}E, same inputs")]
+        blocks += rp.comparison_blocks(rnn_m, lstms, fmt)
+        blocks += [rp.Heading("The LSTM cell-state path: ‖∂c_t/∂c_k‖ with the forget-gate bias high and low")]
+        blocks += rp.cell_path_blocks(paths, fmt)
+        figure.update(rnn=rnn_m, lstms=lstms, paths=paths)
+    return blocks, figure

@@ -1,0 +1,71 @@
+"""Argument types shared by the subcommands."""
+from __future__ import annotations
+
+import argparse
+import math
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+CELL_HELP = "a built-in cell name, a .py file defining `cell`, or a .cell text spec"
+
+
+def positive_int(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return n
+
+
+def positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return v
+
+
+def seed_int(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not a non-negative integer")
+    return n
+
+
+def cell_arg(text):
+    """CELL: resolved to a Cell while parsing, so every error is one line."""
+    from ..cells import load_cell
+    return load_cell(text)
+
+
+def add_cell(p):
+    p.add_argument("cell", type=str, help=CELL_HELP)
+
+
+def cell_of(args):
+    return cell_arg(args.cell)
+
+
+def parse_sizes(text, n):
+    parts = text.split(",")
+    if len(parts) != n:
+        raise UsageError(f"--sizes takes {n} comma-separated positive integers, got {text!r}")
+    try:
+        return [positive_int(s) for s in parts]
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(f"--sizes: {e}") from None

@@ -1,0 +1,118 @@
+"""The commands layer: nobody below it imports it, and CELL is a built-in
+name or a user's file in every command."""
+import ast
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from lstm_sym import commands
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PKG = ROOT / "lstm_sym"
+CELLS = ROOT / "tests" / "fixtures" / "cells"
+
+
+def imported_modules(path):
+    """Absolute names of every module a file imports (relative imports resolved)."""
+    rel = path.relative_to(ROOT).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            yield mod
+            yield from (f"{mod}.{a.name}" for a in node.names)
+
+
+def test_no_module_outside_the_commands_layer_imports_it():
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        inside = "commands" in path.relative_to(PKG).parts or path.name in ("cli.py", "__main__.py")
+        if inside:
+            continue
+        for mod in imported_modules(path):
+            if mod == "lstm_sym.commands" or mod.startswith("lstm_sym.commands.") or mod == "lstm_sym.cli":
+                offenders.append(f"{path.relative_to(ROOT)} imports {mod}")
+    assert offenders == []
+
+
+def test_the_import_check_sees_a_violation(tmp_path):
+    """The scanner above can fail: a relative import of the layer is caught."""
+    fake = PKG / "verify" / "_probe_for_test.py"
+    fake.write_text("from ..commands import main\n")
+    try:
+        assert "lstm_sym.commands" in set(imported_modules(fake))
+    finally:
+        fake.unlink()
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "lstm_sym", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+USER = CELLS / "mgu_user.py"
+
+
+@pytest.mark.parametrize("argv", [
+    ["derive", USER],
+    ["derive", USER, "--format", "latex", "--part", "bptt"],
+    ["prove", USER, "--sizes", "2,2,1"],
+    ["codegen", USER],
+    ["graph", USER, "--T", "2", "--format", "json"],
+    ["bound", USER, "--T", "4", "--trials", "3", "--hidden", "3"],
+    ["check", USER, "--method", "fd,graph", "--sizes", "2,3,3"],
+    ["bench", USER, "--sizes", "2,3,4,5", "--no-torch"],
+])
+def test_every_command_takes_a_python_cell_file(argv):
+    r = run(*argv)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() and not r.stderr.strip().startswith("Traceback")
+
+
+def test_python_cell_file_derives_like_the_same_cell_built_in_process():
+    from lstm_sym import derive
+    from lstm_sym.cells import load_cell
+    from lstm_sym.printing import render
+    cell = load_cell(str(USER))
+    assert run("derive", USER).stdout == render(derive(cell), "all", "text")
+
+
+def test_check_skips_torch_with_a_reason_for_a_cell_torch_cannot_express():
+    r = run("check", USER, "--method", "fd,torch", "--sizes", "2,3,3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "torch" in r.stdout and "skipped" in r.stdout
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("no_such_cell", ["unknown cell", "no such file"]),
+    (CELLS / "missing.py", ["missing.py", "no such file"]),
+    (CELLS / "no_cell.py", ["no_cell.py", "no module-level `cell`"]),
+    (CELLS / "raises_at_import.py", ["raises_at_import.py", "RuntimeError", "broken"]),
+    (CELLS / "exits_at_import.py", ["exits_at_import.py", "SystemExit"]),
+    (ROOT / "README.md", ["README.md", ".py", ".cell"]),
+])
+@pytest.mark.parametrize("command", ["derive", "prove", "codegen", "graph", "bound", "check", "bench"])
+def test_a_bad_cell_is_one_line_and_exit_2(spec, words, command):
+    r = run(command, spec)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("lstm-sym: error:"), r.stderr
+    for w in words:
+        assert w in r.stderr
+
+
+def test_debug_shows_the_traceback_of_a_broken_cell_file():
+    r = run("--debug", "derive", CELLS / "raises_at_import.py")
+    assert r.returncode == 2
+    assert "Traceback" in r.stderr and "the user's cell file is broken" in r.stderr
+
+
+def test_main_in_process_returns_exit_codes(capsys):
+    assert commands.main(["derive", "rnn", "--part", "forward"]) == 0
+    assert "tanh" in capsys.readouterr().out
+    assert commands.main(["derive", "nope"]) == 2
