@@ -20,6 +20,19 @@ class Activation:
     latex: str = ""
     proof_expr: object = None    # the same function written through tanh (for exact proofs)
 
+    def __post_init__(self):
+        # an expression in another symbol (a plain sympy.Symbol("x") lacks
+        # real=True, so it is not x) would differentiate to 0: refuse it here
+        if not isinstance(self.expr, sympy.Basic):
+            raise ValueError(f"activation {self.name}: its expression must be a SymPy expression in "
+                             f"lstm_sym.activations.x, got {type(self.expr).__name__}")
+        stray = sorted(str(s) for s in self.expr.free_symbols - {x})
+        if stray or x not in self.expr.free_symbols:
+            what = (f"uses {', '.join(stray)}, which is not lstm_sym.activations.x (a plain "
+                    "sympy.Symbol('x') is another symbol)") if stray else "does not depend on x"
+            raise ValueError(f"activation {self.name}: its expression {what}; "
+                             "write it in `from lstm_sym.activations import x`")
+
     def __eq__(self, other):
         return isinstance(other, Activation) and self.name == other.name
 
@@ -126,5 +139,8 @@ BUILTIN = {a.name: a for a in (sigmoid, tanh, relu, softsign)}
 def activation(name, expr=None, text=None, latex=None):
     """A user activation: a SymPy expression in activations.x."""
     if expr is None:
+        if name not in BUILTIN:
+            raise ValueError(f"unknown activation {name!r}; built in: {', '.join(BUILTIN)} "
+                             "(or pass a SymPy expression in lstm_sym.activations.x)")
         return BUILTIN[name]
     return Activation(name, expr, text or name, latex or rf"\operatorname{{{name}}}")

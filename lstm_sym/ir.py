@@ -298,17 +298,55 @@ class Cell:
     params: dict = field(default_factory=dict)       # name -> Var
     equations: list = field(default_factory=list)    # [(Var, Expr)]
     gates: dict = field(default_factory=dict)        # net var name -> gate name
+    # what the tools need to know of the cell, declared (or inferred by
+    # check()) instead of guessed from names: "memory" (a state carried by
+    # ⊙ gate alone, the LSTM's c), "forget_gate" (that gate), "forget_bias"
+    # (its bias: set very negative, it cuts the memory path)
+    roles: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if not (isinstance(self.name, str) and self.name.isidentifier()):
+            raise ValueError(f"cell name {self.name!r} must be an identifier (letters, digits, _)")
+        if isinstance(self.states, str) or not self.states or not all(
+                isinstance(s, str) and s.isidentifier() for s in self.states):
+            raise ValueError(f"cell {self.name}: states must be a tuple of names, e.g. states=('h', 'c'); "
+                             f"got {self.states!r}")
+        if len(set(self.states)) != len(self.states):
+            raise ValueError(f"cell {self.name}: a state is named twice in {self.states}")
+        self.states = tuple(self.states)
 
     def param(self, name, *shape):
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise ValueError(f"parameter name {name!r} must be an identifier")
         if name in self.params:
             raise ValueError(f"parameter {name} declared twice")
+        if name in self.states or name == getattr(self, "input_name", None):
+            raise ValueError(f"parameter {name} has the name of a state or of the input; rename it")
+        if shape not in (("H", "H"), ("H", "D"), ("H",)):
+            dims = ", ".join(map(repr, shape))
+            raise ValueError(f"parameter {name} has shape ({dims}); a cell's parameters are "
+                             "(\"H\", \"H\"), (\"H\", \"D\") or (\"H\",): H the state size, D the input size")
         v = Var(name, "param", tuple(shape), None)
         self.params[name] = v
         return v
 
     def input(self, name="x"):
+        if hasattr(self, "input_name"):
+            raise ValueError(f"cell {self.name} already has the input {self.input_name}: a cell has one "
+                             "input x_t; call cell.input() once and reuse what it returns")
+        if not (isinstance(name, str) and name.isidentifier()) or name in self.states or name in self.params:
+            raise ValueError(f"input name {name!r} must be an identifier that no state or parameter uses")
         self.input_name = name
         return Var(name, "input", ("D",), 0)
+
+    def declare(self, memory=None, forget_gate=None):
+        """Say which state is the memory and which gate forgets it; the
+        forget gate's bias is read off its pre-activation."""
+        if memory is not None:
+            self.roles["memory"] = memory
+        if forget_gate is not None:
+            self.roles["forget_gate"] = forget_gate
+        return self
 
     def prev(self, state):
         if state not in self.states:
@@ -352,7 +390,47 @@ class Cell:
         unused = [p for p in self.params if p not in used]
         if unused:
             raise ValueError(f"cell {self.name}: parameter(s) {unused} declared but never used")
+        if not hasattr(self, "input_name"):
+            raise ValueError(f"cell {self.name}: no input; x = cell.input() gives the input x_t")
+        self.roles = _roles(self)
         return self
+
+
+def _roles(cell):
+    """Declared roles, checked; undeclared ones inferred: the memory is a
+    state other than the output whose equation multiplies its previous
+    value by a gate (c_t = f_t ⊙ c_{t−1} + …); the forget gate is that gate;
+    its bias is the (H,) parameter of the gate's pre-activation."""
+    roles = dict(cell.roles)
+    eqs = {v.name: e for v, e in cell.equations}
+    for key, names in (("memory", cell.states[1:]), ("forget_gate", eqs)):
+        if key in roles and roles[key] not in names:
+            raise ValueError(f"cell {cell.name}: declared {key} {roles[key]!r} is not "
+                             f"{'a state after the output' if key == 'memory' else 'an equation'} of the cell")
+    for s in ([roles["memory"]] if "memory" in roles else cell.states[1:]):
+        for e in _products(eqs[s]):
+            gates = [f.name for f in e.factors if isinstance(f, Var) and f.time == 0 and f.kind == "inter"]
+            if any(isinstance(f, Var) and f.name == s and f.time == -1 for f in e.factors) and len(gates) == 1:
+                roles.setdefault("memory", s)
+                roles.setdefault("forget_gate", gates[0])
+                break
+        if "memory" in roles:
+            break
+    gate = roles.get("forget_gate")
+    net = eqs.get("net_" + gate) if gate else None
+    biases = [leaf.name for leaf in leaves(net)] if net is not None else []
+    biases = [b for b in dict.fromkeys(biases) if b in cell.params and cell.params[b].shape == ("H",)]
+    if len(biases) == 1:
+        roles.setdefault("forget_bias", biases[0])
+    return roles
+
+
+def _products(e):
+    """Every Hadamard product inside e."""
+    if isinstance(e, Had):
+        yield e
+    for k in e.children():
+        yield from _products(k)
 
 
 def shape_of(e):

@@ -116,3 +116,32 @@ def test_main_in_process_returns_exit_codes(capsys):
     assert commands.main(["derive", "rnn", "--part", "forward"]) == 0
     assert "tanh" in capsys.readouterr().out
     assert commands.main(["derive", "nope"]) == 2
+
+
+SPEC = CELLS / "mgu_user.cell"
+
+
+@pytest.mark.parametrize("argv", [["derive"], ["derive", "--format", "latex"], ["derive", "--format", "markdown"],
+                                  ["codegen"], ["graph", "--format", "json"]])
+def test_a_cell_spec_and_the_equivalent_python_file_give_identical_output(argv):
+    a, b = run(argv[0], SPEC, *argv[1:]), run(argv[0], USER, *argv[1:])
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+    assert a.stdout == b.stdout
+
+
+def test_every_command_takes_a_cell_spec():
+    for argv in (["prove", SPEC, "--sizes", "2,2,1"], ["check", SPEC, "--method", "fd", "--sizes", "2,3,3"],
+                 ["bound", SPEC, "--T", "3", "--trials", "2", "--hidden", "2"]):
+        r = run(*argv)
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("bad", sorted(p.name for p in CELLS.glob("bad_*.cell")))
+@pytest.mark.parametrize("command", ["derive", "codegen", "check"])
+def test_a_malformed_spec_is_one_line_with_its_location_and_nothing_written(bad, command, tmp_path):
+    out = tmp_path / "k.py"
+    extra = ["-o", out] if command == "codegen" else []
+    r = run(command, CELLS / bad, *extra)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{bad}:" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()

@@ -55,8 +55,8 @@ def test_one_step_identity_names_the_wrong_gradient():
 def test_non_tanh_activations_are_refused_clearly():
     from lstm_sym import Cell, relu
     cell = Cell("r", states=("h",))
-    W = cell.param("W", "H", "H")
-    cell.let("h", relu(W @ cell.prev("h")))
+    W, U = cell.param("W", "H", "H"), cell.param("U", "H", "D")
+    cell.let("h", relu(W @ cell.prev("h") + U @ cell.input()))
     with pytest.raises(ValueError, match="through tanh"):
         prove(derive(cell), 1, 1, 1)
 
