@@ -88,3 +88,26 @@ def test_cells_without_a_memory_have_no_forget_role():
     from lstm_sym.cells import get_cell
     assert get_cell("gru").check().roles == {}
     assert get_cell("lstm").check().roles["forget_bias"] == "b_f"
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_codegen_refuses_a_vector_computed_from_x_instead_of_emitting_broken_code(fold):
+    """derive handles tanh(x) (length D); the kernel's (T, B, H) buffers cannot."""
+    from lstm_sym.codegen import emit
+    cell = Cell("xact" + str(fold), states=("h",))
+    W, U = cell.param("W", "H", "H"), cell.param("U", "H", "D")
+    h, x = cell.prev("h"), cell.input("x")
+    u = tanh(x) if fold else cell.let("u", tanh(x))
+    cell.let("h", tanh(W @ h + U @ u))
+    assert str(derive(cell))                      # the derivation itself is fine
+    with pytest.raises(ValueError, match="length D from x"):
+        emit(cell)
+
+
+def test_codegen_refuses_names_that_clash_with_its_buffers():
+    from lstm_sym.codegen import emit
+    cell = Cell("clash", states=("h",))
+    W, U, b = cell.param("W", "H", "H"), cell.param("U", "H", "D"), cell.param("h_seq", "H")
+    cell.let("h", tanh(W @ cell.prev("h") + U @ cell.input("x") + b))
+    with pytest.raises(ValueError, match="h_seq would clash"):
+        emit(cell)

@@ -16,7 +16,7 @@ from sympy.printing.printer import Printer
 
 from .. import activations
 from ..derive import Derivation, derive
-from ..ir import Act, Add, Delta, Expr, Had, MatVec, Neg, OneMinus, Pow, Scale, Var, transform
+from ..ir import Act, Add, Delta, Expr, Had, MatVec, Neg, OneMinus, Pow, Scale, Var, shape_of, transform
 from ..printing.text import TextPrinter
 from . import runtime
 from .plan import make_plan, nodes, runs, terms
@@ -834,4 +834,24 @@ def emit(cell, complex_safe=False, dtype="float64"):
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     d = cell if isinstance(cell, Derivation) else derive(cell)
+    wide = [v.name for v, e in d.cell.equations if v.shape != ("H",)
+             or any(not isinstance(n, Var) and shape_of(n) != ("H",) for n in nodes(e) if n.children())]
+    if wide:
+        # the kernel's buffers are (T, B, H): a value of length D computed from x has no place in them
+        raise ValueError(f"cell {d.cell.name}: codegen needs every computed vector to have length H, but "
+                         f"{', '.join(wide)} computes one of length D from x; only W x_t may read x "
+                         "(derive and prove still work on this cell)")
+    _refuse_clashing_names(d.cell)
     return Emitter(d, complex_safe=complex_safe, dtype=dtype).module()
+
+
+def _refuse_clashing_names(cell):
+    """The kernel names its buffers after the cell's (h_seq, h_prev, delta_f,
+    W_x_stack, ...): a cell name of that form would share a variable."""
+    names = set(cell.params) | {v.name for v, _ in cell.equations} | set(cell.states) | {cell.x}
+    derived = ("_seq", "_prev", "_carried", "_rows", "_stack", "_proj")
+    bad = sorted(n for n in names if n.startswith("delta_")
+                 or any(n == m + tail for m in names | {"W_x", "W_h", "x"} for tail in derived))
+    if bad:
+        raise ValueError(f"cell {cell.name}: {', '.join(bad)} would clash with a buffer the kernel "
+                         "names after the cell's variables (…_seq, …_prev, delta_…); rename it")
