@@ -1,11 +1,14 @@
-"""Writing files: atomically, never over a user's file without force.
-Engines and commands both write through here; errors are ValueError (bad
-path) or OSError, which the commands layer prints as one line."""
+"""Writing files and streams: atomically, never over a user's file without
+force, and readable on any terminal.  Errors are ValueError (a bad path, an
+I/O failure, named by the user's path), which the commands layer prints as
+one line."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
+import unicodedata
 
 
 def plain_mode(tmp, path):
@@ -16,18 +19,38 @@ def plain_mode(tmp, path):
     os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o666 & ~umask)
 
 
+def is_special(path):
+    """A device, FIFO or socket (or a link to one): written into, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def check_target(path, force=False):
-    """Refuse an output path before any work is done: empty, a folder, an
-    existing file without force, a missing folder."""
+    """Refuse an output path before any work is done; return its folder."""
     if not path.strip():
         raise ValueError("the output file name is empty; give a file name, or leave -o out for stdout")
+    if is_special(path):
+        return None
     if os.path.isdir(path):
         raise ValueError(f"cannot write {path}: it is a folder; give a file name")
-    if os.path.lexists(path) and not force:
+    if os.path.lexists(path) and not force:       # lexists: a dangling link is a user's file too
         raise ValueError(f"{path} exists; pass --force to overwrite it")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"cannot write {path}: folder {folder} does not exist")
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    base = os.path.basename(path)
+    if len(os.fsencode(base)) > longest:
+        shown = os.path.join(os.path.dirname(path), base[:40] + "…")
+        raise ValueError(f"cannot write {shown}: the file name is longer than {longest} bytes")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"cannot write {path}: folder {folder} is not writable")
     return folder
 
 
@@ -37,16 +60,98 @@ def write_output(path, data, force=False, suffix=".tmp"):
         sys.stdout.write(data)
         return
     folder = check_target(path, force)
+    binary = isinstance(data, bytes)
     try:
+        if folder is None:                 # /dev/stdout, a FIFO: write into it
+            with open(path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+                f.write(data)
+            return
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lstm-sym-", suffix=suffix)
     except OSError as e:
         raise ValueError(f"cannot write {path}: {e.strerror}") from None
     try:
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w",
-                       **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             f.write(data)
         plain_mode(tmp, path)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as e:
+        os.unlink(tmp)
+        raise ValueError(f"cannot write {path}: {e.strerror}") from None
+    except BaseException:                  # interrupts too: never leave the temporary file behind
         os.unlink(tmp)
         raise
+
+
+def write_all(files, force=True):
+    """Write every (path, text) or none: stage each next to its target, then
+    rename them all.  A failure before the renames leaves every target as it was."""
+    staged = []
+    try:
+        for path, text in files:
+            folder = check_target(path, force) or os.path.dirname(os.path.abspath(path))
+            try:
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lstm-sym-", suffix=".tmp")
+            except OSError as e:
+                raise ValueError(f"cannot write {path}: {e.strerror}") from None
+            staged.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            plain_mode(tmp, path)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        staged = []
+    except OSError as e:
+        raise ValueError(f"cannot write {e.filename or 'the files'}: {e.strerror}") from None
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+# --- terminals that cannot show the notation ---------------------------------
+
+ASCII = {
+    "δ": "d", "∂": "d", "⊙": "(.)", "ᵀ": "^T", "σ": "sigma", "Σ": "sum", "∏": "prod", "−": "-",
+    "‖": "||", "β": "beta", "γ": "gamma", "ρ": "rho", "ε": "eps", "θ": "theta", "ℓ": "l", "∇": "grad",
+    "≤": "<=", "≥": ">=", "≈": "~", "×": "x", "·": "*", "′": "'", "→": "->", "←": "<-", "…": "...",
+    "ℝ": "R", "²": "^2", "³": "^3", "⁻¹": "^-1", "√": "sqrt", "∞": "inf", "∈": " in ", "≠": "!=",
+    "\u0303": "~", "±": "+-", "°": "deg", "–": "-", "—": "-", "“": '"', "”": '"', "‘": "'", "’": "'",
+}
+ASCII.update({chr(0x2080 + k): f"_{k}" for k in range(10)})          # subscript digits
+ASCII.update({chr(0x2070 + k): f"^{k}" for k in (0, 4, 5, 6, 7, 8, 9)})
+ASCII.update({"¹": "^1", "₊": "_+", "₋": "_-", "ₜ": "_t", "ₖ": "_k"})
+
+
+def to_ascii(text):
+    """The same text for a terminal that has no δ or ⊙: d, (.), _t, ..."""
+    for k in sorted((k for k in ASCII if len(k) > 1), key=len, reverse=True):
+        text = text.replace(k, ASCII[k])
+    out = []
+    for ch in text:
+        if ord(ch) < 128:
+            out.append(ch)
+        elif ch in ASCII:
+            out.append(ASCII[ch])
+        else:
+            base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+            out.append(base or "?")
+    return "".join(out)
+
+
+class FallbackStream:
+    """Wraps a text stream: text the stream's encoding cannot represent is
+    written in its ASCII rendering instead of raising."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
+        try:
+            text.encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            text = to_ascii(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)

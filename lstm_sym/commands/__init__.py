@@ -2,13 +2,22 @@
 
 Nothing outside this package imports it.  Each subcommand module has
 register(sub), which adds its parser and sets `run`.  Engines raise
-ValueError (bad input) or OSError; here they become one line and exit 2."""
+ValueError (bad input) or OSError; here they become one line and exit 2.
+Exit codes: 0 done, 1 a gradient (or forward) is wrong, 2 bad input or an
+I/O error, 130 interrupted (SIGINT), 143 terminated (SIGTERM)."""
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
+from ..io import FallbackStream
 from .args import Parser, UsageError
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that files being written are
+    cleaned up as on SIGINT."""
 
 
 def _commands():
@@ -17,6 +26,25 @@ def _commands():
 
 
 def main(argv=None):
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = FallbackStream(sys.stdout), FallbackStream(sys.stderr)
+    old = _on_sigterm()
+    try:
+        code = _main(argv)
+        try:
+            sys.stdout.flush()             # > /dev/full fails here, not silently at exit
+        except BrokenPipeError:
+            _quiet_stdout()
+        except OSError as e:
+            code = _fail(f"cannot write the output: {e.strerror}", False)
+        return code
+    finally:
+        sys.stdout, sys.stderr = streams
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _main(argv):
     parser = Parser(prog="lstm-sym", description="Symbolic BPTT for recurrent cells.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -29,11 +57,38 @@ def main(argv=None):
     except (UsageError, ValueError) as e:
         return _fail(e, debug)
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
     except MemoryError as e:
-        return _fail("out of memory: try smaller --sizes", debug, e)
+        return _fail("out of memory: try smaller sizes", debug, e)
     except OSError as e:
-        return _fail(f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", debug, e)
+        where = f"cannot write {e.filename}" if e.filename else "I/O error"
+        return _fail(f"{where}: {e.strerror or e}", debug, e)
+    except KeyboardInterrupt:
+        print("lstm-sym: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("lstm-sym: terminated", file=sys.stderr)
+        return 143
+
+
+def _on_sigterm():
+    def handler(signum, frame):
+        raise Terminated()
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:                  # not the main thread: leave signals alone
+        return None
+
+
+def _quiet_stdout():
+    """The reader went away (| head): drop what is still buffered."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _fail(message, debug, error=None):

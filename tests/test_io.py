@@ -1,0 +1,115 @@
+"""Files and terminals: atomic writes, special files, all-or-nothing, ASCII
+terminals, full disks, interrupts."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lstm_sym import io
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "lstm_sym", *map(str, args)], capture_output=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT, **(env or {})}, **kw)
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252", "latin-1"])
+def test_a_terminal_that_cannot_show_the_notation_gets_ascii(encoding):
+    r = run("derive", "lstm", env={"PYTHONIOENCODING": encoding})
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode(encoding)
+    assert "dc_{t-1} = dh_{t-1} (.) o_{t-1}" in out and "W_fh^T d_{f,t}" in out
+
+
+def test_an_ascii_terminal_keeps_a_failing_checks_report_and_exit_1():
+    r = run("check", "lstm", "--impl", "tests/fixtures/tutorial_lstm.py", "--method", "fd",
+            env={"PYTHONIOENCODING": "cp1252"})
+    assert r.returncode == 1, r.stderr
+    assert b"where it goes wrong" in r.stdout and b"FAIL" in r.stdout
+
+
+def test_to_ascii_leaves_nothing_outside_ascii():
+    text = "δh_{t−1} = Wᵀ δ_{c̃,t} ⊙ σ′ ‖δ_k‖ ≤ (β_f β_W)^(t−k) ∂E/∂W ∈ ℝ⁴ h₀ λ"
+    out = io.to_ascii(text)
+    assert out.isascii() and "dh_{t-1}" in out and "(.)" in out and "h_0" in out
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_disk_is_exit_2_with_one_line():
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "lstm_sym", "derive", "lstm"], stdout=full,
+                           stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 2
+    assert r.stderr.decode().count("\n") == 1 and b"No space left" in r.stderr
+
+
+def test_writing_to_dev_stdout_writes_into_it():
+    r = run("codegen", "rnn", "-o", "/dev/stdout")
+    assert r.returncode == 0 and r.stdout.startswith(b'"""')
+
+
+def test_a_fifo_is_written_into_never_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    r = run("codegen", "rnn", "-o", fifo, "--force")
+    out = reader.communicate(timeout=30)[0]
+    assert r.returncode == 0, r.stderr
+    assert out.startswith(b'"""') and os.path.exists(fifo) and not os.path.isfile(fifo)
+
+
+def test_a_dangling_symlink_is_a_users_file(tmp_path):
+    link = tmp_path / "k.py"
+    link.symlink_to(tmp_path / "nowhere.py")
+    r = run("codegen", "rnn", "-o", link)
+    assert r.returncode == 2 and b"--force" in r.stderr and os.path.islink(link)
+
+
+def test_a_too_long_file_name_names_the_users_path(tmp_path):
+    r = run("codegen", "rnn", "-o", tmp_path / ("k" * 300 + ".py"))
+    assert r.returncode == 2 and b"kkkk" in r.stderr and b".lstm-sym-" not in r.stderr
+
+
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def interrupt(*a):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(io.os, "replace", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        io.write_output(str(tmp_path / "k.py"), "text")
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_all_is_all_or_nothing(tmp_path, monkeypatch):
+    """The second file cannot be staged (a full disk, say): the first target
+    keeps its old text and no temporary file stays behind."""
+    a, b = tmp_path / "a.md", tmp_path / "b.py"
+    a.write_text("old")
+    real, calls = io.tempfile.mkstemp, []
+
+    def second_fails(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kw)
+    monkeypatch.setattr(io.tempfile, "mkstemp", second_fails)
+    with pytest.raises(ValueError, match="cannot write .*b.py: No space left"):
+        io.write_all([(str(a), "new"), (str(b), "new")])
+    assert a.read_text() == "old" and sorted(os.listdir(tmp_path)) == ["a.md"]
+
+
+@pytest.mark.parametrize("sig, code, says", [(signal.SIGINT, 130, b"interrupted"),
+                                              (signal.SIGTERM, 143, b"terminated")])
+def test_signals_end_a_long_command_with_one_line(sig, code, says):
+    p = subprocess.Popen([sys.executable, "-m", "lstm_sym", "bound", "rnn", "--trials", "100000", "--T", "200"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    time.sleep(2.0)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert err.strip() == b"lstm-sym: " + says
