@@ -30,8 +30,11 @@ def cell_markdown(name):
     d = derive(name)
     text = HEADER.format(title=d.cell.title, name=name) + "\n"
     text += sections(Part.of(d, "all"))
+    from .errata import ERRATA
     if name == "lstm":
         text += "\n" + errata_markdown(d)
+    elif name in ERRATA:
+        text += "\n" + cell_errata_markdown(d, ERRATA[name])
     return text
 
 
@@ -77,6 +80,30 @@ def errata_markdown(d):
     return "\n".join(out)
 
 
+def cell_errata_markdown(d, errata):
+    """The errata section of a cell other than the lstm: each slip printed from
+    the edited derivation beside the derived formulas, and its numbers."""
+    from .errata import compare, shown_equations
+    pr = LatexPrinter()
+    name = d.cell.name
+    out = [f"## Errata: {'a common slip' if len(errata) == 1 else 'common slips'} in the backward pass\n",
+           "Each slip is rebuilt by editing this derivation in exactly the place it goes wrong "
+           "(`lstm_sym.errata.ERRATA`) and run beside it on the same numbers.\n"]
+    for k, e in enumerate(errata, 1):
+        wrong = e.edit(d)
+        out.append(f"**{k}. {e.title}** {e.why}\n")
+        out += [_eq(pr, l, r) for l, r in shown_equations(wrong, e.shows)]
+        out.append("Derived:\n")
+        out += [_eq(pr, l, r) for l, r in shown_equations(d, e.shows)]
+        out.append("**How far off.** L = Σ_t ⟨G_t, h_t⟩ with random G, weights of scale 0.5, nonzero "
+                   f"initial states, (D, H, T) = (3, 4, 5), seed 0 (`lstm_sym.errata.compare(cell=\"{name}\", "
+                   f"variant=ERRATA[\"{name}\"][{k - 1}].edit)`). Relative error ‖g_slip − g‖/‖g‖ against the "
+                   "derived gradient g, and of g itself against central differences of the forward pass "
+                   "(which owe nothing to either):\n")
+        out += _table(compare(cell=name, variant=e.edit), "slip vs derived")
+    return "\n".join(out)
+
+
 def _fmt_rel(x):
     return "0 (exact)" if x == 0 else f"{x:.3g}"
 
@@ -85,8 +112,8 @@ def _fmt_fd(x):
     return "< 1e-6" if x < 1e-6 else f"{x:.1e}"
 
 
-def _table(rows):
-    lines = ["| gradient | tutorial vs derived | derived vs central differences |",
+def _table(rows, against="tutorial vs derived"):
+    lines = [f"| gradient | {against} | derived vs central differences |",
              "|---|---|---|"]
     lines += [f"| {n} | {_fmt_rel(a)} | {_fmt_fd(b)} |" for n, a, b in rows]
     return ["\n".join(lines) + "\n"]

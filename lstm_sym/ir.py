@@ -418,8 +418,9 @@ def _roles(cell):
             break
     gate = roles.get("forget_gate")
     net = eqs.get("net_" + gate) if gate else None
-    biases = [leaf.name for leaf in leaves(net)] if net is not None else []
-    biases = [b for b in dict.fromkeys(biases) if b in cell.params and cell.params[b].shape == ("H",)]
+    # the bias is added to the pre-activation (a peephole p_f ⊙ c_{t−1} is multiplied)
+    terms = net.terms if isinstance(net, Add) else (net,) if net is not None else ()
+    biases = [t.name for t in terms if isinstance(t, Var) and t.kind == "param" and t.shape == ("H",)]
     if len(biases) == 1:
         roles.setdefault("forget_bias", biases[0])
     return roles

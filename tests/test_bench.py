@@ -4,7 +4,7 @@ benchmarks/bench_codegen.py, never asserted here)."""
 import pytest
 
 from lstm_sym import bench, commands
-from lstm_sym.cells import NAMES
+from lstm_sym.cells import NAMES, get_cell
 from lstm_sym.codegen import compile as compile_kernel
 from lstm_sym.codegen.plan import make_plan
 from lstm_sym.derive import derive
@@ -13,11 +13,29 @@ from lstm_sym.derive import derive
 @pytest.mark.parametrize("name", NAMES)
 def test_textbook_version_and_torch_agree_with_the_generated_kernel(name):
     """The textbook code is written from the usual formulas, by hand; torch is
-    torch: agreeing to rounding, all three compute one thing."""
+    torch: agreeing to rounding, all three compute one thing.  A cell with no
+    textbook version (or one torch cannot express) is compared with what it
+    has, and skipped() says what it has not."""
+    cell = get_cell(name)
     diffs = bench.compare(name, compile_kernel(name), B=3, D=4, H=5, T=6)
-    assert diffs["textbook"][1] < 1e-12, diffs
-    if "torch" in diffs:
-        assert diffs["torch"][1] < 1e-12, diffs
+    assert ("textbook" in diffs) == (name in bench.TEXTBOOK)
+    assert ("torch" in diffs) == bench.torch_can(cell)
+    for other, (_, diff) in diffs.items():
+        assert diff < 1e-12, (other, diffs)
+    lines = bench.skipped(cell)
+    assert (name not in bench.TEXTBOOK) == any(s.startswith("textbook: skipped (") for s in lines)
+    assert bench.torch_can(cell) != any(s.startswith("torch: skipped (") for s in lines)
+
+
+def test_a_cell_without_textbook_or_torch_leaves_both_columns_out(monkeypatch):
+    monkeypatch.setattr(bench, "SETTLE", 0.0)
+    rows = bench.measure("mgu", [(2, 3, 4, 5)], repeat=3)
+    assert set(rows[0]["median"]) == {"generated", "numpy GEMMs"}
+    header = bench.table(rows).splitlines()[0]
+    assert "textbook" not in header and "torch" not in header and "| generated |" in header
+    book, torch_line = bench.skipped(get_cell("mgu"))
+    assert book == "textbook: skipped (no textbook NumPy version of mgu to time against)"
+    assert torch_line.startswith("torch: skipped (") and "\n" not in torch_line
 
 
 def test_gemm_flops_count_each_projection_three_times():

@@ -19,6 +19,7 @@ from lstm_sym.bound import experiments as ex
 from lstm_sym.bound.batched import Backward, Forward, jacobian_matrix, step_bound_logs
 from lstm_sym.bound.document import seed_slip
 from lstm_sym.bound.jacobian import Diag, Mat, beta_f, one_step_jacobian, rnn_cell, rnn_factor
+from lstm_sym.cells import NAMES
 from lstm_sym.derive import derive
 from lstm_sym.evaluate import run_backward, run_forward
 from lstm_sym.ir import Var
@@ -106,7 +107,7 @@ def fd_one_step(cell, params, x_t, prev, eps=1e-6):
     return J
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", NAMES)
 def test_one_step_jacobian_matches_finite_differences(name):
     d = derived(name)
     inst = ex.random_instance(d.cell, 3, 3, 2, 1.2, seed=2)
@@ -136,7 +137,7 @@ def test_step_bound_is_max_fprime_times_spectral_norm_for_the_rnn():
 
 # --- the measurement is what BPTT and finite differences say ----------------------------
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", NAMES)
 def test_measured_deltas_equal_the_reference_interpreter(name):
     d = derived(name)
     T, H = 5, 3
@@ -212,6 +213,55 @@ def test_cell_state_jacobian_equals_finite_differences():
         assert math.exp(direct[1, n]) == pytest.approx(f[-1].max())            # one step: diag(f_T)
         assert math.exp(direct[T, n]) == pytest.approx(np.prod(f, axis=0).max())
     assert np.allclose(direct[1], total[1])          # c_T meets c_{T−1} only through f_T ⊙ c_{T−1}
+
+
+@pytest.mark.parametrize("name, bias", [("lstm_peephole", 1.0), ("cifg", -1.0), ("lstm_nofg", None)])
+def test_memory_path_of_any_cell_equals_finite_differences(name, bias):
+    """The same experiment read off the roles: the memory, its forget-gate bias
+    (b_f, not the peephole p_f beside it), or none at all."""
+    d = derived(name)
+    memory, _, forget_bias = ex.memory_roles(d.cell)
+    T, H, eps = 3, 2, 1e-6
+    inst = ex.random_instance(d.cell, 2, H, T, 1.0, seed=11)
+    direct, total = ex.cell_state_path(d, inst, bias, n=2)
+    for n in range(2):
+        params, xs, init = trial(inst, n)
+        if bias is not None:
+            params[forget_bias] = np.full(H, bias)
+        ctx = run_forward(d.cell, params, xs, init)
+        for k in range(T):
+            J = np.zeros((H, H))
+            for j in range(H):
+                ends = []
+                for sign in (1, -1):
+                    pert = {s: ctx.env[s, k].copy() for s in d.cell.states}
+                    pert[memory][j] += sign * eps
+                    ends.append(run_forward(d.cell, params, xs[k:], pert).env[memory, T - k])
+                J[:, j] = (ends[0] - ends[1]) / (2 * eps)
+            assert math.exp(total[T - k, n]) == pytest.approx(np.linalg.norm(J, 2), rel=1e-6)
+    assert np.allclose(direct[1], total[1])          # one step back, only the direct path reaches m_T
+
+
+def test_a_memory_without_forget_gate_never_decays_on_its_own_path():
+    d = derived("lstm_nofg")
+    assert one_step_jacobian(d)["c", "c"] == [ex.direct_path(d, "c")[0]] and not ex.direct_path(d, "c")[0].factors
+    inst = ex.random_instance(d.cell, 8, 4, 30, 1.0, seed=12)
+    direct, total = ex.cell_state_path(d, inst, None, n=8)
+    assert np.all(direct == 0.0)                        # ‖∏ I‖ = 1 at every distance, exactly
+    assert np.all(total[1] == pytest.approx(0.0, abs=1e-12))
+    with pytest.raises(ValueError, match="no forget-gate bias"):
+        ex.cell_state_path(d, inst, 3.0)
+    lstm = derived("lstm")
+    low, _ = ex.cell_state_path(lstm, ex.random_instance(lstm.cell, 8, 4, 30, 1.0, seed=12), -3.0, n=8)
+    assert np.all(low[30] < -30)                         # a closed forget gate: the lstm's path is gone
+
+
+def test_peephole_instances_draw_the_peepholes():
+    d = derived("lstm_peephole")
+    assert ex.diagonal_params(d.cell) == ["p_f", "p_i", "p_o"] and ex.diagonal_params(derived("lstm").cell) == []
+    inst = ex.random_instance(d.cell, 3, 4, 2, 1.0, seed=13)
+    assert all(np.abs(inst.params[p]).min() > 0 for p in ("p_f", "p_i", "p_o"))
+    assert all(np.all(inst.params[b] == 0) for b in ("b_f", "b_i", "b_c", "b_o"))
 
 
 # --- the theorem, on 100,000 random draws ----------------------------------------------
@@ -345,6 +395,20 @@ def test_bad_input_is_one_line_and_exit_2(main, capsys, args, tmp_path, monkeypa
     err = capsys.readouterr().err
     assert err.startswith("lstm-sym: error:") and err.count("\n") == 1
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", list(NAMES) + ["tests/fixtures/cells/mgu_user.py", "tests/fixtures/cells/lstm.cell"])
+def test_bound_runs_for_every_built_in_cell_and_a_users(main, capsys, name, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["bound", name, *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "Bound violations: 0 of" in out
+    memory = name in ("lstm", "lstm_peephole", "cifg", "lstm_nofg") or name.endswith("lstm.cell")
+    assert ("cell-state path" in out) == memory
+    assert ("with the forget-gate bias high and low" in out) == (memory and name != "lstm_nofg")
+    if name == "lstm_nofg":
+        assert "with no forget gate" in out and "∂c_t/∂c_k = I + (paths through h_i)" in out
+        assert "never decays" in out
 
 
 def test_activation_is_for_the_rnn_only(main, capsys):

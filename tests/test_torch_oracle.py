@@ -13,7 +13,7 @@ from lstm_sym.verify.torch_oracle import torch_gradients, torch_run
 torch = pytest.importorskip(
     "torch", reason="torch is not installed: the PyTorch oracle is optional (pip install 'lstm-sym[oracle]')")
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "lstm_nofg", "cifg")      # the last two: torch.nn.LSTM, one gate fixed or tied
 
 
 def problem(name, D=3, H=4, T=4, B=3, seed=0):
@@ -128,7 +128,7 @@ def test_bad_input_is_named():
         torch_gradients("lstm", params, x, h0)
     with pytest.raises(ValueError, match="G must have shape"):
         torch_gradients("lstm", params, x, h0, c0, G=G[:, :1])
-    with pytest.raises(ValueError, match="rnn, lstm and gru"):
+    with pytest.raises(ValueError, match="runs rnn, lstm, gru, lstm_nofg, cifg, not 'mgu': torch.nn.GRU"):
         torch_gradients("mgu", params, x, h0)
 
 
@@ -137,3 +137,74 @@ def test_missing_torch_says_how_to_get_it(monkeypatch):
     _, params, x, h0, _, _, _ = problem("rnn")
     with pytest.raises(ImportError, match="lstm-sym\\[oracle\\]"):
         torch_gradients("rnn", params, x, h0)
+
+
+# --- cells that are torch.nn.LSTM with a gate fixed or tied ------------------------------
+
+def test_the_open_forget_gate_is_exactly_one_and_passes_no_gradient():
+    # σ(b) == 1.0 from b = 53 ln 2 ≈ 36.74 on; OPEN sits above that edge, and below it torch's
+    # σ is not 1 (so a smaller OPEN would leak a forget gate < 1 into c_t)
+    t = torch.tensor([torch_oracle.OPEN, 36.75, 36.5], dtype=torch.float64)
+    assert torch.sigmoid(t).tolist()[:2] == [1.0, 1.0] and torch.sigmoid(t)[2].item() < 1.0
+    cell, params, x, h0, c0, G, Gc = problem("lstm_nofg", seed=8)
+    _, module, _ = torch_run("lstm_nofg", params, x, h0, c0, G, Gc)
+    H = h0.shape[1]
+    for buf in (module.weight_hh_l0, module.weight_ih_l0, module.bias_ih_l0, module.bias_hh_l0):
+        assert buf.grad[H:2 * H].abs().max().item() == 0.0          # forget rows: σ′ = 0 exactly
+        assert buf.grad[:H].abs().max().item() > 0.0
+
+
+def test_lstm_nofg_equals_the_generated_kernel_to_rounding():
+    from lstm_sym.codegen import compile as compile_kernel
+    cell, params, x, h0, c0, G, Gc = problem("lstm_nofg", D=3, H=5, T=6, B=2, seed=9)
+    kernel = compile_kernel("lstm_nofg")
+    h, cache = kernel.forward(params, x, h0, c0)
+    mine = kernel.backward(params, G, cache, dcT=Gc)
+    h_t, theirs = torch_gradients("lstm_nofg", params, x, h0, c0, G, Gc)
+    assert np.max(np.abs(h - h_t)) <= 1e-12 * np.max(np.abs(h_t))
+    assert sorted(mine) == sorted(theirs)
+    for k in theirs:
+        assert np.max(np.abs(mine[k] - theirs[k])) <= 1e-12 * np.max(np.abs(theirs[k])), k
+
+
+def test_a_torch_forget_gate_not_quite_open_is_caught(monkeypatch):
+    # the lstm_nofg check can fail: σ(5) ≈ 0.9933 leaks into every c_t
+    cell, params, x, h0, c0, G, Gc = problem("lstm_nofg", seed=10)
+    monkeypatch.setattr(torch_oracle, "OPEN", 5.0)
+    h, grads = torch_gradients("lstm_nofg", params, x, h0, c0, G, Gc)
+    want_h, want = interpreter(cell, params, x, h0, c0, G, Gc)
+    assert not np.allclose(grads["c0"], want["c0"], rtol=1e-3)
+
+
+def test_cifg_reads_its_forget_weights_back_from_both_slots(monkeypatch):
+    # the input slot holds −W_f: dropping its gradient (not subtracting it) is caught
+    cell, params, x, h0, c0, G, Gc = problem("cifg", seed=11)
+    _, want = interpreter(cell, params, x, h0, c0, G, Gc)
+    _, module, _ = torch_run("cifg", params, x, h0, c0, G, Gc)
+    H = h0.shape[1]
+    forget_only = module.weight_hh_l0.grad[H:2 * H].numpy()
+    assert not np.allclose(forget_only, want["W_fh"], rtol=1e-3)
+    np.testing.assert_allclose(forget_only - module.weight_hh_l0.grad[:H].numpy(), want["W_fh"],
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, lacks", [
+    ("lstm_peephole", "torch.nn.LSTM has no peepholes"),
+    ("gru_cho", "torch.nn.GRU applies its reset after W_hn"),
+    ("mgu", "torch.nn.GRU has no single-gate form"),
+])
+def test_unsupported_says_what_torch_lacks(name, lacks):
+    why = torch_oracle.unsupported(get_cell(name))
+    assert why.startswith(lacks) and "\n" not in why
+    for ok in CELLS:
+        assert torch_oracle.unsupported(get_cell(ok)) is None
+
+
+def test_a_user_cell_is_judged_by_its_equations_not_its_name():
+    import copy
+    import os
+
+    from lstm_sym.cells import load_cell
+    assert torch_oracle.unsupported(copy.deepcopy(get_cell("lstm_nofg"))) is None
+    user = load_cell(os.path.join(os.path.dirname(__file__), "fixtures", "cells", "mgu_user.py"))
+    assert torch_oracle.unsupported(user) == "torch.nn has no mgu_user cell"

@@ -33,8 +33,13 @@ def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt):
     blocks = rp.derivation_blocks(d)
     inst = ex.random_instance(d.cell, trials, hidden, T, scale, seed)
     m = ex.measure(d, inst)
+    instances = INSTANCES
+    diagonal = ex.diagonal_params(d.cell)
+    if diagonal:
+        instances += (f"  Diagonal weights ({', '.join(diagonal)}: vectors that multiply a state elementwise) "
+                      "s·G, so that their products have the spread of W h.")
     blocks += [rp.Heading(f"Measured ({d.cell.name}): {trials} random instances, T = {T}, H = {hidden}, scale {scale:g}, "
-                          f"seed {seed}"), rp.Para(INSTANCES)]
+                          f"seed {seed}"), rp.Para(instances)]
     blocks += rp.measurement_blocks(m, fmt) + rp.regime_para(m, fmt)
     figure = {"cell": d.cell.name, "main": m}
     if rnn_factor(d):
@@ -42,17 +47,35 @@ def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt):
         blocks += [rp.Heading(f"Pascanu's regimes: W rescaled so that β_f β_W = ρ exactly ({n} trials, "
                               f"T = {T}, H = {hidden})"),
                    rp.pascanu_table(d, n, hidden, T, seed, fmt=fmt), rp.nilpotent_para(d, fmt)]
-    if builtin_name(cell) == "lstm":
-        rnn_d = derive("rnn")
-        rnn_m = ex.measure(rnn_d, ex.random_instance(rnn_d.cell, trials, hidden, T, scale, seed), bounds=False)
-        high = ex.FORGET_BIAS["high"]
-        opened = ex.Instance({**inst.params, "b_f": np.full((trials, hidden), high)}, inst.xs, inst.init, inst.g)
-        open_m = ex.measure(d, opened, bounds=False)
-        lstms = [(0.0, m), (high, open_m)]
-        paths = [(b, *ex.cell_state_path(d, inst, b)) for b in ex.FORGET_BIAS.values()]
-        blocks += [rp.Heading("RNN against LSTM: per-step weight-gradient terms ∇_{W_k}E, same inputs")]
-        blocks += rp.comparison_blocks(rnn_m, lstms, fmt)
-        blocks += [rp.Heading("The LSTM cell-state path: ‖∂c_t/∂c_k‖ with the forget-gate bias high and low")]
-        blocks += rp.cell_path_blocks(paths, fmt)
-        figure.update(rnn=rnn_m, lstms=lstms, paths=paths)
+    memory, _, forget_bias = ex.memory_roles(d.cell)
+    if memory is not None:
+        blocks += _memory_blocks(d, m, inst, trials, hidden, T, scale, seed, fmt, forget_bias, figure,
+                                 "LSTM" if builtin_name(cell) == "lstm" else d.cell.name)
     return blocks, figure
+
+
+def _memory_blocks(d, m, inst, trials, hidden, T, scale, seed, fmt, forget_bias, figure, label):
+    """A cell with a memory state (read off its roles): the seeds' per-step
+    weight-gradient picture against the rnn, and the memory's path; with a
+    forget-gate bias, both with the bias high and low."""
+    rnn_d = derive("rnn")
+    rnn_m = ex.measure(rnn_d, ex.random_instance(rnn_d.cell, trials, hidden, T, scale, seed), bounds=False)
+    memory = d.cell.roles["memory"]
+    path_of = f"‖∂{memory}_t/∂{memory}_k‖"
+    if forget_bias is not None:
+        high = ex.FORGET_BIAS["high"]
+        opened = ex.Instance({**inst.params, forget_bias: np.full((trials, hidden), high)}, inst.xs, inst.init,
+                             inst.g)
+        cells = [(0.0, m), (high, ex.measure(d, opened, bounds=False))]
+        paths = [(b, *ex.cell_state_path(d, inst, b)) for b in ex.FORGET_BIAS.values()]
+        path_heading = f"The {label} cell-state path: {path_of} with the forget-gate bias high and low"
+        figure.update(rnn=rnn_m, lstms=cells, paths=paths)
+    else:
+        cells = [(None, m)]
+        paths = [(None, *ex.cell_state_path(d, inst, None))]
+        path_heading = f"The {label} cell-state path: {path_of} with no forget gate"
+    blocks = [rp.Heading(f"RNN against {label}: per-step weight-gradient terms ∇_{{W_k}}E, same inputs")]
+    blocks += rp.comparison_blocks(rnn_m, cells, fmt, d)
+    blocks += [rp.Heading(path_heading)]
+    blocks += rp.cell_path_blocks(paths, fmt, d)
+    return blocks

@@ -3,9 +3,16 @@ Pascanu's regimes, the seeds' per-step weight-gradient picture (rnn against
 lstm), and the LSTM cell-state path with the forget-gate bias high and low.
 
 Random instances (the same for every cell given the same seed, size and T):
-x_t ∈ ℝ^8 and h_0, c_0 with standard normal entries (h_0, c_0 × 0.5), the
-cotangent g on h_T standard normal; recurrent weights s·G/√H, input weights
-G/√8 (so each entry of U x_t has unit variance), biases 0.  G standard normal.
+x_t ∈ ℝ^8 and the first two states (h_0, and c_0 or whatever the second is)
+with standard normal entries (× 0.5), the cotangent g on h_T standard normal;
+recurrent weights s·G/√H, input weights G/√8 (so each entry of U x_t has unit
+variance), biases 0, diagonal weights (an (H,) parameter that multiplies a
+vector elementwise: peepholes) s·G, so that p ⊙ c has the spread of W h.
+G standard normal.
+
+The cell-state experiments read the cell's roles (Cell.roles, declared or
+inferred): the memory state, its forget gate and that gate's bias; nothing
+here looks for the names c or b_f.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ir import Add, Had, OneMinus, Var
 from .batched import Backward, Forward, step_bound_logs
 from .jacobian import Diag, beta_f, one_step_jacobian, rnn_factor
 
@@ -34,17 +42,68 @@ def random_instance(cell, trials, H, T, scale=1.0, seed=0):
     D = INPUT_SIZE
     xs = data.standard_normal((T, trials, D))
     g = data.standard_normal((trials, H))
-    init0 = {s: 0.5 * data.standard_normal((trials, H)) for s in ("h", "c")}
-    init = {s: init0[s] if s in init0 else np.zeros((trials, H)) for s in cell.states}
+    # two draws always (the same x, h_0 and g for every cell), more for cells with more states
+    init0 = [0.5 * data.standard_normal((trials, H)) for _ in range(max(2, len(cell.states)))]
+    init = {s: init0[k] for k, s in enumerate(cell.states)}
+    diagonal = diagonal_params(cell)
     params = {}
     for p, v in cell.params.items():
         if v.shape == ("H", "H"):
             params[p] = scale * weights.standard_normal((trials, H, H)) / np.sqrt(H)
         elif v.shape == ("H", "D"):
             params[p] = weights.standard_normal((trials, H, D)) / np.sqrt(D)
+        elif p in diagonal:
+            params[p] = scale * weights.standard_normal((trials, H))
         else:
             params[p] = np.zeros((trials, H))
     return Instance(params, xs, init, g)
+
+
+def diagonal_params(cell):
+    """(H,) parameters that multiply a vector elementwise (peepholes p ⊙ c), not biases."""
+    out = []
+    for _, e in cell.equations:
+        for n in _nodes(e):
+            if isinstance(n, Had):
+                out += [f.name for f in n.factors if isinstance(f, Var) and f.kind == "param"]
+    return list(dict.fromkeys(out))
+
+
+def _nodes(e):
+    yield e
+    for k in e.children():
+        yield from _nodes(k)
+
+
+def memory_roles(cell):
+    """(memory state, forget gate, forget-gate bias) from the cell's roles
+    (check() has run: derive() calls it); None for what the cell has not.
+
+    The bias falls back to the one (H,) parameter *added* in the gate's
+    pre-activation when the roles name none: Cell's inference counts every
+    (H,) parameter of the pre-activation, so a peephole vector beside b_f
+    (σ(… + p_f ⊙ c_{t−1} + b_f)) leaves the bias unnamed."""
+    roles = cell.roles
+    memory, gate, bias = roles.get("memory"), roles.get("forget_gate"), roles.get("forget_bias")
+    if gate is not None and bias is None:
+        net = dict((v.name, e) for v, e in cell.equations).get("net_" + gate)
+        terms = net.terms if isinstance(net, Add) else (net,)
+        added = [t.name for t in terms if isinstance(t, Var) and t.kind == "param" and t.shape == ("H",)]
+        bias = added[0] if len(added) == 1 else None
+    return memory, gate, bias
+
+
+def direct_path(derivation, memory):
+    """The terms of ∂m_t/∂m_{t−1} with no weight matrix: the memory's direct
+    path (diag(f_t) for the lstm, I for an lstm without forget gate)."""
+    return [t for t in one_step_jacobian(derivation)[memory, memory]
+            if all(isinstance(f, Diag) for f in t.factors)]
+
+
+def gate_like(v):
+    """True when diag(v) is a gate alone: g_t or 1 − g_t for a named g."""
+    v = v.a if isinstance(v, OneMinus) else v
+    return isinstance(v, Var) and v.kind == "inter" and v.time == 0
 
 
 def recurrent_params(cell):
@@ -159,24 +218,41 @@ def regimes(m):
 
 
 def cell_state_path(derivation, inst, bias, n=32):
-    """‖∂c_T/∂c_k‖₂ for the first n trials with b_f = bias: (direct path
-    ‖∏ diag(f_i)‖ = max_j ∏ f_ij, total Jacobian), each (T+1, n) logs."""
+    """‖∂m_T/∂m_k‖₂ (m the cell's memory, the lstm's c) for the first n
+    trials, with the forget-gate bias set to `bias` (None: as drawn, and the
+    only choice for a memory without a forget gate): (direct path
+    ‖∏ diag(d_i)‖ = max_j ∏ |d_ij|, total Jacobian), each (T+1, n) logs."""
     cell = derivation.cell
+    memory, _, forget_bias = memory_roles(cell)
+    if memory is None:
+        raise ValueError(f"cell {cell.name} has no memory state (no state carried by ⊙ a gate alone)")
     params = {p: a[:n] for p, a in inst.params.items()}
-    params["b_f"] = np.full_like(params["b_f"], bias)
+    if bias is not None:
+        if forget_bias is None:
+            raise ValueError(f"cell {cell.name} has no forget-gate bias to set")
+        params[forget_bias] = np.full_like(params[forget_bias], bias)
     fw = Forward(cell, params, inst.xs[:, :n], {s: a[:n] for s, a in inst.init.items()})
     T, N, H = fw.T, fw.trials, fw.H
-    (direct,) = one_step_jacobian(derivation)["c", "c"]
-    assert len(direct.factors) == 1 and isinstance(direct.factors[0], Diag)
+    direct = direct_path(derivation, memory)
+
+    def diagonal(t):                    # the direct path's one-step factor at step t, (N, H)
+        out = np.zeros((N, H))
+        for term in direct:
+            v = np.full((N, 1, H), float(term.coeff))
+            for f in term.factors:
+                v = v * fw.value(f.v, t)
+            out += v[:, 0, :]
+        return out
     with np.errstate(divide="ignore"):
-        logs = np.array([np.log(np.abs(fw.value(direct.factors[0].v, t)[:, 0, :])) for t in range(T, 0, -1)])
+        logs = np.array([np.log(np.abs(diagonal(t))) for t in range(T, 0, -1)])
     path = np.vstack([np.zeros((1, N)), np.cumsum(logs, axis=0).max(axis=2)])
-    seed = {"c": np.broadcast_to(np.eye(H), (N, H, H)), "h": np.zeros((N, H, H))}
+    seed = {s: np.broadcast_to(np.eye(H), (N, H, H)) if s == memory else np.zeros((N, H, H))
+            for s in cell.states}
     bw = Backward(derivation, fw, seed, keep=True)
     total = np.empty((T + 1, N))
     for d in range(T + 1):
         k = T - d
-        sigma = np.linalg.svd(bw.unit[k]["c"], compute_uv=False)[:, 0]
+        sigma = np.linalg.svd(bw.unit[k][memory], compute_uv=False)[:, 0]
         with np.errstate(divide="ignore"):
             total[d] = bw.log_norm[k][:, 0] + np.log(sigma)
     return path, total

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from ..ir import Delta, Var
+from ..ir import Delta, OneMinus, Var
 from ..printing.latex import LatexPrinter
 from ..printing.text import TextPrinter
 from . import experiments as ex
@@ -137,22 +137,34 @@ def rnn_equations(d, st):
 
 
 def jacobian_equations(d, st):
-    """Every block of ∂s_t/∂s_{t−1}, then (cells with a c state) the k-step
-    direct cell-state path."""
+    """Every block of ∂s_t/∂s_{t−1}, then (cells with a memory state, read
+    off the cell's roles) the k-step direct path of the memory."""
     P = st.printer()
     states = d.cell.states
     blocks = one_step_jacobian(d)
     out = [(st.partial.format(P.doprint(_state(a, 0)), P.doprint(_state(b, -1))), [("=", block(st, P, ts))])
            for b in reversed(states) for a in reversed(states) for ts in [blocks[a, b]]]
-    cc = blocks.get(("c", "c"))
-    if cc and len(cc) == 1 and len(cc[0].factors) == 1 and isinstance(cc[0].factors[0], Diag):
-        f = cc[0].factors[0].v
-        lhs = st.partial.format(P.at_base("t", _state("c", 0)), P.at_base("k", _state("c", 0)))
-        direct = st.prod.format("k+1", "t", st.diag.format(P.at_base("i", f)))
-        out.append((lhs, [("=", direct + (" + (paths through h_i)" if st is TextStyle
-                                          else r" + \text{(paths through } \mathbf{h}_i\text{)}"))]))
-        out.append((st.norm2.format(direct), [("=", "max_j ∏_i f_{i,j}" if st is TextStyle
-                                                  else r"\max_j \prod_i f_{i,j}")]))
+    memory = d.cell.roles.get("memory")
+    direct = ex.direct_path(d, memory) if memory else []
+    if len(direct) != 1 or direct[0].coeff != 1 or len(direct[0].factors) > 1:
+        return out
+    m = lambda base: P.at_base(base, _state(memory, 0))
+    lhs = st.partial.format(m("t"), m("k"))
+    through = (f" + (paths through {P.at_base('i', _state(states[0], 0))})" if st is TextStyle
+               else r" + \text{(paths through } \mathbf{" + states[0] + r"}_i\text{)}")
+    if not direct[0].factors:                   # ∂m_t/∂m_{t−1} = I + …: nothing on the path decays
+        out.append((lhs, [("=", "I" + through)]))
+        out.append((st.norm2.format(st.prod.format("k+1", "t", "I")), [("=", "1")]))
+        return out
+    f = direct[0].factors[0].v
+    body = st.diag.format(P.at_base("i", f))
+    out.append((lhs, [("=", st.prod.format("k+1", "t", body) + through)]))
+    if ex.gate_like(f) and not isinstance(f, OneMinus):
+        norm = ("max_j ∏_i {}_{{i,j}}" if st is TextStyle else r"\max_j \prod_i {}_{{i,j}}").format(f.name)
+    else:
+        norm = ("max_j ∏_i |d_{i,j}|, d_i the vector in diag(…)" if st is TextStyle
+                else r"\max_j \prod_i \left|d_{i,j}\right| \text{, } d_i \text{ the vector in diag}")
+    out.append((st.norm2.format(st.prod.format("k+1", "t", body)), [("=", norm)]))
     return out
 
 
@@ -183,15 +195,24 @@ def derivation_blocks(d):
             "β_f β_W > 1 is necessary for explosion, not sufficient: f′ is usually far below its sup."))
         return out
     P = TextPrinter()
-    gated = [f"{chain(TextStyle, P, t)} in {TextStyle.partial.format(P.doprint(_state(a, 0)), P.doprint(_state(a, -1)))}"
-             for (a, b), terms in one_step_jacobian(d).items() if a == b
-             for t in terms if all(isinstance(f, Diag) for f in t.factors)]
+    kinds = {"gate": [], "identity": [], "other": []}
+    for (a, b), terms in one_step_jacobian(d).items():
+        for t in terms:
+            if a == b and all(isinstance(f, Diag) for f in t.factors):
+                kind = ("identity" if not t.factors else
+                        "gate" if len(t.factors) == 1 and t.coeff == 1 and ex.gate_like(t.factors[0].v) else "other")
+                kinds[kind].append(f"{chain(TextStyle, P, t)} in "
+                                   f"{TextStyle.partial.format(P.doprint(_state(a, 0)), P.doprint(_state(a, -1)))}")
     text = ("Each block is the transpose of the carry's linear map in the cotangents that reach the "
             "states at step t from outside the step, read off the derivation.  ")
-    if gated:
-        text += (f"The term{'s' if len(gated) > 1 else ''} {', '.join(gated)} carr{'y' if len(gated) > 1 else 'ies'} "
-                 "a gradient back with no weight matrix and no activation derivative: scaled by a gate "
-                 "alone.  ")
+    how = {"gate": "a gradient back with no weight matrix and no activation derivative: scaled by a gate alone",
+           "identity": "a gradient back unchanged: no weight matrix, no activation derivative, no gate; "
+                       "nothing on that path decays",
+           "other": "a gradient back with no weight matrix, elementwise factors only"}
+    for kind, found in kinds.items():
+        if found:
+            text += (f"The term{'s' if len(found) > 1 else ''} {', '.join(found)} "
+                     f"carr{'y' if len(found) > 1 else 'ies'} {how[kind]}.  ")
     text += ("‖δ_k‖ below is the norm of every state's cotangent at step k together.  The data-dependent "
              "bound uses ‖block‖ ≤ Σ max|diag| σ_max(W) over its terms and ‖J‖₂ ≤ the spectral norm of the "
              "matrix of block bounds; (β_f β_W)^(t−k) belongs to the rnn: gated cells have no such constant.")
@@ -287,41 +308,84 @@ def nilpotent_para(d, fmt=plain):
                 f"‖δ_k‖/‖δ_t‖ for t−k = 1..4 = {ratios}.")
 
 
-def comparison_blocks(rnn_m, lstm_ms, fmt=plain):
-    """The seeds' picture: ‖∇_{W_k}E‖ relative to the last step, per cell."""
+def comparison_blocks(rnn_m, lstm_ms, fmt=plain, d=None):
+    """The seeds' picture: ‖∇_{W_k}E‖ relative to the last step, per cell.
+    lstm_ms: [(forget-gate bias or None, Measurement)] of the cell `d` (the lstm by default)."""
+    cell = d.cell if d is not None else _lstm()
+    name = cell.name
+    _, gate, bias = ex.memory_roles(cell)
     rows = []
     T = rnn_m.T
     for dist in [0] + [x for x in ex.distances(T) if x < T]:
         row = [str(dist), fmt(ex.median_exp(rnn_m.log_grad[dist] - rnn_m.log_grad[0]))]
         row += [fmt(ex.median_exp(m.log_grad[dist] - m.log_grad[0])) for _, m in lstm_ms]
         rows.append(row)
-    cols = [("t−k", "$t-k$"), ("rnn", "rnn")] + [(f"lstm, b_f = {signed(b)}", f"lstm, $b_f = {signed(b)}$")
-                                                for b, _ in lstm_ms]
-    return [Table(cols, rows), Para(
-        "Median over trials of ‖∇_{W_k}E‖_F / ‖∇_{W_t}E‖_F, the step-k term of the recurrent-weight "
-        "gradient for a loss at the last step t (lstm: W_fh, W_ih, W_ch, W_oh together), same inputs, "
-        "initial h and cotangent for every cell.  The cell state carries a gradient only as far as "
-        "the forget gate stays open: compare b_f = 0 (f near 1/2) with b_f = +3 (f near 0.95).")]
+    label = lambda b: ((f"{name}, {bias} = {signed(b)}", f"{name}, ${_latex_name(bias)} = {signed(b)}$")
+                       if b is not None else (name, name))
+    cols = [("t−k", "$t-k$"), ("rnn", "rnn")] + [label(b) for b, _ in lstm_ms]
+    text = ("Median over trials of ‖∇_{W_k}E‖_F / ‖∇_{W_t}E‖_F, the step-k term of the recurrent-weight "
+            f"gradient for a loss at the last step t ({name}: {', '.join(ex.recurrent_params(cell))} together), "
+            f"same inputs, initial {cell.states[0]} and cotangent for every cell.  ")
+    if bias is not None:
+        text += (f"The cell state carries a gradient only as far as the forget gate stays open: compare "
+                 f"{bias} = 0 ({gate} near 1/2) with {bias} = +3 ({gate} near 0.95).")
+    else:
+        memory = cell.roles["memory"]
+        text += (f"{name} has no forget gate: its cell state {memory} is never scaled down on the way back "
+                 f"({memory}_t = {memory}_{{t−1}} + …), so the terms of distant steps keep their size.")
+    return [Table(cols, rows), Para(text)]
 
 
-def cell_path_blocks(paths, fmt=plain):
-    """paths: [(bias, direct logs, total logs)]."""
+def _lstm():
+    from ..cells import get_cell
+    return get_cell("lstm").check()
+
+
+def _latex_name(name):
+    base, _, sub = name.partition("_")
+    return f"{base}_{{{sub}}}" if sub and len(sub) > 1 else name
+
+
+def cell_path_blocks(paths, fmt=plain, d=None):
+    """paths: [(forget-gate bias or None, direct logs, total logs)] of the cell `d` (the lstm by default)."""
+    from ..derive import derive
+    d = d if d is not None else derive("lstm")
+    cell = d.cell
+    memory, _, bias = ex.memory_roles(cell)
+    direct = ex.direct_path(d, memory)
     T = paths[0][1].shape[0] - 1
     rows = []
     for dist in ex.distances(T):
         row = [str(dist)]
-        for _, direct, total in paths:
-            row += [fmt(ex.median_exp(direct[dist])), fmt(ex.median_exp(total[dist]))]
+        for _, dlogs, total in paths:
+            row += [fmt(ex.median_exp(dlogs[dist])), fmt(ex.median_exp(total[dist]))]
         rows.append(row)
+    if len(direct) == 1 and not direct[0].factors:
+        along = ("‖∏ I‖", r"$\|\prod I\|$")
+    elif len(direct) == 1 and len(direct[0].factors) == 1 and direct[0].coeff == 1 and ex.gate_like(direct[0].factors[0].v):
+        v = direct[0].factors[0].v
+        g = f"1 − {v.a.name}_i" if isinstance(v, OneMinus) else f"{v.name}_i"
+        along = (f"‖∏diag({g})‖", rf"$\|\prod \operatorname{{diag}}({g.replace('−', '-')})\|$")
+    else:
+        along = ("‖∏diag(d_i)‖", r"$\|\prod \operatorname{diag}(d_i)\|$")
+    jac = (f"‖∂{memory}_t/∂{memory}_k‖₂", rf"$\|\partial {memory}_t/\partial {memory}_k\|_2$")
     cols = [("t−k", "$t-k$")]
     for b, _, _ in paths:
+        if b is None:
+            cols += [along, jac]
+            continue
         b = signed(b)
-        cols += [(f"‖∏diag(f_i)‖, b_f = {b}", rf"$\|\prod \operatorname{{diag}}(f_i)\|$, $b_f = {b}$"),
-                 (f"‖∂c_t/∂c_k‖₂, b_f = {b}", rf"$\|\partial c_t/\partial c_k\|_2$, $b_f = {b}$")]
+        cols += [(f"{along[0]}, {bias} = {b}", f"{along[1]}, ${_latex_name(bias)} = {b}$"),
+                 (f"{jac[0]}, {bias} = {b}", f"{jac[1]}, ${_latex_name(bias)} = {b}$")]
     n = paths[0][1].shape[1]
-    return [Table(cols, rows), Para(
-        f"Medians over {n} trials: the direct cell-state path alone and the whole Jacobian ∂c_t/∂c_k "
-        "(every path, through h as well), computed by carrying the identity backward.")]
+    text = (f"Medians over {n} trials: the direct cell-state path alone and the whole Jacobian "
+            f"∂{memory}_t/∂{memory}_k (every path, through {cell.states[0]} as well), computed by carrying the "
+            "identity backward.")
+    if paths[0][0] is None and len(direct) == 1 and not direct[0].factors:
+        text += (f"  With no forget gate the direct path is ∂{memory}_t/∂{memory}_{{t−1}} = I at every step: "
+                 "its norm is exactly 1 at every distance and never decays; what the whole Jacobian adds "
+                 f"or takes away comes from the paths through {cell.states[0]}.")
+    return [Table(cols, rows), Para(text)]
 
 
 # --- renderers ---------------------------------------------------------------------

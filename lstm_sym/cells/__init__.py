@@ -6,7 +6,7 @@ import importlib.util
 import os
 from importlib import import_module
 
-NAMES = ("rnn", "lstm", "gru")
+NAMES = ("rnn", "lstm", "gru", "lstm_peephole", "cifg", "gru_cho", "mgu", "lstm_nofg")
 
 
 def get_cell(name):

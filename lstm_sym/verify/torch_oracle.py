@@ -2,7 +2,11 @@
 
 torch is imported only when a function here runs; without it they raise
 ImportError with the reason.  Everything runs in float64 on torch.nn.RNN
-(nonlinearity="tanh"), LSTM and GRU: one layer, batch_first=False.
+(nonlinearity="tanh"), LSTM and GRU: one layer, batch_first=False.  Two more
+built-in cells are torch.nn.LSTM with one gate fixed or tied: lstm_nofg (the
+forget gate held open at exactly 1) and cifg (the input gate made from the
+forget gate's weights negated, σ(−a) = 1 − σ(a)).  The others (lstm_peephole,
+gru_cho, mgu) torch.nn cannot express; `unsupported` says what it lacks.
 
 torch stacks each gate's weights in one buffer (rows [k·H, (k+1)·H) hold
 gate k) and keeps two biases, bias_ih and bias_hh, that are simply added —
@@ -24,8 +28,15 @@ except the GRU's candidate n, where r multiplies (W_hn h + b_hn) only.
 | gru  b_r, b_z    | bias_ih rows r,z = b − s, bias_hh = s   | bias_ih.grad rows        |
 | gru  b_nx        | bias_ih rows n  (b_in)                  | bias_ih.grad rows n      |
 | gru  b_nh        | bias_hh rows n  (b_hn, inside r ⊙ (…))  | bias_hh.grad rows n      |
+| lstm_nofg        | as lstm, forget rows: weights 0, bias_ih = OPEN (40), bias_hh = 0 | i, g, o rows only (σ′(40) = 0 exactly) |
+| cifg  W_fh, W_fx, b_f | rows f as lstm, and rows i = −(the same) | f rows − i rows        |
+| cifg  W_ch…, W_oh… | rows g, o as lstm                      | same rows of .grad       |
 | h0, c0 (B,H)     | h_0[0], c_0[0] of shape (1,B,H)         | .grad[0]                 |
 | x (T,B,D)        | input (T,B,D)                           | input.grad               |
+
+lstm_nofg is exact, not approximate: σ(40) rounds to 1.0 in float64, so c_t =
+1.0 ⊙ c_{t−1} + i_t ⊙ g_t is our c_{t−1} + i_t ⊙ c̃_t, and σ′ = σ(1 − σ) = 0
+sends nothing into the forget rows (the tests check that their gradient is 0).
 
 Where two biases are only ever added (rnn, lstm, and gru's r and z), torch's
 pair is one parameter: any split s gives the same outputs, and both halves get
@@ -34,29 +45,77 @@ the same gradient, ∂E/∂b.  The default split is s = 0 (bias_hh = 0 there);
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+class Open:
+    """A gate torch has and the cell has not, held open at exactly 1: its
+    weights 0, its bias OPEN, so σ(OPEN) rounds to 1.0 and σ′ = σ(1 − σ) is
+    exactly 0 — the gate multiplies by one and passes no gradient anywhere."""
+
+    def __repr__(self):
+        return "Open()"
+
+
+@dataclass(frozen=True)
+class Negated:
+    """torch's gate made from one of ours with every weight and bias negated:
+    σ(−a) = 1 − σ(a).  Our gradient is torch's for the gate minus torch's for this slot."""
+    gate: tuple
+
+
+# σ(b) == 1.0 in float64 once e^{−b} ≤ 2^{−53} (half an ulp of 1), i.e. b ≥ 53 ln 2 ≈ 36.74
+# (torch.sigmoid agrees: 36.75 gives 1.0, 36.5 does not).  40 leaves e^{−40} ≈ 4e−18, 26×
+# below that edge, for exp implementations that are off by a few ulps.
+OPEN = 40.0
 
 GATES = {  # torch's gate order inside the stacked buffers, as our names
     "rnn": [("W", "U", "b")],
     "lstm": [("W_ih", "W_ix", "b_i"), ("W_fh", "W_fx", "b_f"),
              ("W_ch", "W_cx", "b_c"), ("W_oh", "W_ox", "b_o")],
     "gru": [("W_rh", "W_rx", "b_r"), ("W_zh", "W_zx", "b_z"), ("W_nh", "W_nx", "b_nx")],
+    # torch.nn.LSTM with one gate fixed or tied
+    "lstm_nofg": [("W_ih", "W_ix", "b_i"), Open(), ("W_ch", "W_cx", "b_c"), ("W_oh", "W_ox", "b_o")],
+    "cifg": [Negated(("W_fh", "W_fx", "b_f")), ("W_fh", "W_fx", "b_f"),
+             ("W_ch", "W_cx", "b_c"), ("W_oh", "W_ox", "b_o")],
 }
+MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "lstm_nofg": "LSTM", "cifg": "LSTM"}
 # biases that sit in bias_hh and cannot move to bias_ih (gru: b_hn inside r ⊙ (…))
 HH_ONLY = {"gru": {2: "b_nh"}}
 
+# what torch lacks, for the built-in cells it cannot run
+LACKS = {
+    "lstm_peephole": "torch.nn.LSTM has no peepholes: its gates read h_{t−1} and x_t, never c",
+    "gru_cho": "torch.nn.GRU applies its reset after W_hn, r_t ⊙ (W_hn h_{t−1} + b_hn); "
+               "it has no W_nh (r_t ⊙ h_{t−1})",
+    "mgu": "torch.nn.GRU has no single-gate form, and applies its reset after W_hn, "
+           "not to h_{t−1} before W_nh",
+}
+
 
 def unsupported(cell):
-    """None when torch.nn can run this cell (a built-in it has, equation for
-    equation), else the reason it cannot: one line for a "skipped" row."""
+    """None when torch.nn can run this cell (a built-in it can express,
+    equation for equation), else the reason it cannot: one line for a
+    "skipped" row."""
     from ..cells import builtin_name
     try:
         import torch  # noqa: F401
     except ImportError:
         return "torch is not installed; pip install 'lstm-sym[oracle]'"
-    if builtin_name(cell) not in GATES:
-        return f"torch.nn has no {getattr(cell, 'name', cell)} cell"
-    return None
+    name = builtin_name(cell)
+    if name in GATES:
+        return None
+    return LACKS.get(name) or f"torch.nn has no {getattr(cell, 'name', cell)} cell"
+
+
+def _slots(gates):
+    """(k, (wh, wx, b), sign) for every torch slot that holds our parameters."""
+    for k, g in enumerate(gates):
+        if isinstance(g, Negated):
+            yield k, g.gate, -1.0
+        elif not isinstance(g, Open):
+            yield k, g, 1.0
 
 
 def _torch():
@@ -75,47 +134,55 @@ def to_torch(cell_name, params, bias_hh=None):
     only for biases that are simply added (not gru's b_nh / b_nx)."""
     torch = _torch()
     if cell_name not in GATES:
-        raise ValueError(f"the torch oracle knows rnn, lstm and gru, not {cell_name!r}")
+        why = LACKS.get(cell_name, f"torch.nn has no {cell_name} cell")
+        raise ValueError(f"the torch oracle runs {', '.join(GATES)}, not {cell_name!r}: {why}")
     gates, hh_only = GATES[cell_name], HH_ONLY.get(cell_name, {})
     bias_hh = dict(bias_hh or {})
-    bad = [b for b in bias_hh if b not in {g[2] for k, g in enumerate(gates) if k not in hh_only}]
+    bad = [b for b in bias_hh if b not in {g[2] for k, g, _ in _slots(gates) if k not in hh_only}]
     if bad:
         raise ValueError(f"cannot split {bad} between torch's two biases for {cell_name}")
-    W_h = np.asarray(params[gates[0][0]])
-    H, D = W_h.shape[0], np.asarray(params[gates[0][1]]).shape[1]
-    for wh, wx, b in gates:
+    first = next(g for _, g, _ in _slots(gates))
+    W_h = np.asarray(params[first[0]])
+    H, D = W_h.shape[0], np.asarray(params[first[1]]).shape[1]
+    for _, (wh, wx, b), _ in _slots(gates):
         for name, shape in ((wh, (H, H)), (wx, (H, D)), (b, (H,))):
             got = np.shape(params[name])
             if got != shape:
                 raise ValueError(f"{name}: expected shape {shape}, got {got}")
-    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell_name]
+    cls = getattr(torch.nn, MODULES[cell_name])
     kw = {"nonlinearity": "tanh"} if cell_name == "rnn" else {}
     module = cls(D, H, num_layers=1, bias=True, batch_first=False, dtype=torch.float64, **kw)
-    b_ih, b_hh = [], []
-    for k, (wh, wx, b) in enumerate(gates):
+    zero = {"h": np.zeros((H, H)), "x": np.zeros((H, D)), "b": np.zeros(H)}
+    w_hh, w_ih, b_ih, b_hh = ([zero["h"]] * len(gates), [zero["x"]] * len(gates),
+                              [np.full(H, OPEN)] * len(gates), [zero["b"]] * len(gates))
+    for k, (wh, wx, b), sign in _slots(gates):
         share = np.asarray(bias_hh.get(b, np.zeros(H)), dtype=float)
-        b_ih.append(np.asarray(params[b], dtype=float) - share)
-        b_hh.append(np.asarray(params[hh_only[k]], dtype=float) if k in hh_only else share)
-    stack = lambda parts: torch.tensor(np.concatenate([np.asarray(p, dtype=float) for p in parts]),
-                                       dtype=torch.float64)
+        w_hh[k] = sign * np.asarray(params[wh], dtype=float)
+        w_ih[k] = sign * np.asarray(params[wx], dtype=float)
+        b_ih[k] = sign * (np.asarray(params[b], dtype=float) - share)
+        b_hh[k] = np.asarray(params[hh_only[k]], dtype=float) if k in hh_only else sign * share
+    stack = lambda parts: torch.tensor(np.concatenate(parts), dtype=torch.float64)
     with torch.no_grad():
-        module.weight_hh_l0.copy_(stack([params[g[0]] for g in gates]))
-        module.weight_ih_l0.copy_(stack([params[g[1]] for g in gates]))
+        module.weight_hh_l0.copy_(stack(w_hh))
+        module.weight_ih_l0.copy_(stack(w_ih))
         module.bias_ih_l0.copy_(stack(b_ih))
         module.bias_hh_l0.copy_(stack(b_hh))
     return module
 
 
 def from_torch_grads(cell_name, module):
-    """Our parameter gradients (our names and shapes) from a module after backward()."""
+    """Our parameter gradients (our names and shapes) from a module after
+    backward().  A gate held open contributes nothing (its σ′ is exactly 0); a
+    negated slot's gradient is subtracted from its gate's."""
     gates, hh_only = GATES[cell_name], HH_ONLY.get(cell_name, {})
     H = module.hidden_size
     rows = lambda t, k: t.grad[k * H:(k + 1) * H].detach().numpy().copy()
     grads = {}
-    for k, (wh, wx, b) in enumerate(gates):
-        grads[wh] = rows(module.weight_hh_l0, k)
-        grads[wx] = rows(module.weight_ih_l0, k)
-        grads[b] = rows(module.bias_ih_l0, k)
+    add = lambda name, value: grads.__setitem__(name, grads[name] + value if name in grads else value)
+    for k, (wh, wx, b), sign in _slots(gates):
+        add(wh, sign * rows(module.weight_hh_l0, k))
+        add(wx, sign * rows(module.weight_ih_l0, k))
+        add(b, sign * rows(module.bias_ih_l0, k))
         if k in hh_only:
             grads[hh_only[k]] = rows(module.bias_hh_l0, k)
     return grads
@@ -134,10 +201,12 @@ def torch_run(cell_name, params, x, h0, c0=None, G=None, Gc=None, bias_hh=None):
     H = module.hidden_size
     if h0.shape != (B, H) or D != module.input_size:
         raise ValueError(f"shapes disagree: x {x.shape}, h0 {h0.shape}, cell D={module.input_size} H={H}")
-    if (cell_name == "lstm") != (c0 is not None):
-        raise ValueError("c0 is required for lstm and meaningless for rnn and gru")
-    if Gc is not None and cell_name != "lstm":
-        raise ValueError("Gc (dL/dc_T) only exists for lstm")
+    has_c = MODULES[cell_name] == "LSTM"
+    if has_c != (c0 is not None):
+        raise ValueError(f"c0 is {'required' if has_c else 'meaningless'} for {cell_name}: "
+                         "torch.nn.LSTM has a cell state, RNN and GRU have none")
+    if Gc is not None and not has_c:
+        raise ValueError(f"Gc (dL/dc_T) only exists for cells with a cell state, not {cell_name}")
     leaf = lambda a: torch.tensor(np.asarray(a, dtype=float), dtype=torch.float64, requires_grad=True)
     xt, h0t = leaf(x), leaf(h0[None])
     c0t = leaf(np.asarray(c0, dtype=float)[None]) if c0 is not None else None
