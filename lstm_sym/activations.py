@@ -102,20 +102,28 @@ class Activation:
         return self.proof_expr if self.proof_expr is not None else self.expr
 
 
+# The numeric search for sup|f′| (documents quote these, so they say what the code does):
+# a dense linear grid on [−SUP_DENSE, SUP_DENSE], a log-spaced one from ±10^SUP_LOG[0]
+# to ±10^SUP_LOG[1], then SUP_GOLDEN golden-section steps around the best point.
+SUP_DENSE, SUP_DENSE_POINTS = 20, 400001
+SUP_LOG, SUP_LOG_POINTS = (-8, 6), 4001
+SUP_GOLDEN = 100
+
+
 def _numeric_sup(f):
     """sup f over the reals, numerically, for piecewise f′ that SymPy's
     maximum() cannot handle: a dense grid near 0, a log-spaced one out to
-    ±1e6, then golden-section refinement around the best grid point."""
+    ±10^SUP_LOG[1], then golden-section refinement around the best grid point."""
     import numpy as np
-    tail = np.logspace(-8, 6, 4001)
-    grid = np.unique(np.concatenate([np.linspace(-20, 20, 400001), tail, -tail, [0.0]]))
+    tail = np.logspace(*SUP_LOG, SUP_LOG_POINTS)
+    grid = np.unique(np.concatenate([np.linspace(-SUP_DENSE, SUP_DENSE, SUP_DENSE_POINTS), tail, -tail, [0.0]]))
     with np.errstate(all="ignore"):
         vals = np.nan_to_num(np.asarray(f(grid), dtype=float) * np.ones_like(grid), nan=-np.inf)
     k = int(np.argmax(vals))
     lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
     best = vals[k]
     g = (np.sqrt(5) - 1) / 2
-    for _ in range(100):               # golden section on the bracketing interval
+    for _ in range(SUP_GOLDEN):        # golden section on the bracketing interval
         a, b = hi - g * (hi - lo), lo + g * (hi - lo)
         with np.errstate(all="ignore"):
             fa, fb = float(f(a)), float(f(b))

@@ -14,6 +14,7 @@ performs beside NumPy's own GFLOP/s on exactly those GEMM shapes.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -293,16 +294,60 @@ def measure(cell, sizes, dtype=np.float32, repeat=7, threads=2, seed=0,
             if progress:
                 progress(f"  {d.cell.name} {(B, D, H, T)} round {r + 1}/{repeat}")
         med = {k: statistics.median(v) for k, v in times.items()}
-        rows.append({"sizes": (B, D, H, T), "median": med, "flops": flops,
+        rows.append({"sizes": (B, D, H, T), "median": med, "times": times, "flops": flops,
                      "gflops": flops / med["generated"] / 1e9,
                      "gemm_gflops": flops / med["numpy GEMMs"] / 1e9})
     return rows
 
 
+SPREAD = 3.0        # a runner whose slowest timed run is over 3× its fastest was disturbed
+TOO_FAST = 0.01     # torch (or textbook) under 1% of the generated kernel's median: not a real speed
+
+
+def ratio(r):
+    """A ratio of medians: two decimals (none from 100× on), but never fewer
+    than two significant digits (0.0012×, not 0.00×)."""
+    if not math.isfinite(r) or r <= 0:
+        return f"{r}×"
+    decimals = 0 if r >= 100 else max(2, 1 - math.floor(math.log10(r)))
+    return f"{r:.{decimals}f}×"
+
+
+def milliseconds(seconds):
+    """A median in ms: one decimal, but never fewer than two significant digits."""
+    ms = seconds * 1e3
+    if not math.isfinite(ms) or ms <= 0:
+        return f"{ms} ms"
+    decimals = max(1, 1 - math.floor(math.log10(ms)))
+    return f"{ms:.{decimals}f} ms"
+
+
+def outliers(rows):
+    """Warning lines for medians not to be trusted: a runner whose timings
+    spread over more than SPREAD× (max/min), or torch (textbook) faster than
+    TOO_FAST of the generated kernel's median."""
+    out = []
+    for r in rows:
+        m, times = r["median"], r.get("times", {})
+        for name, ts in times.items():
+            if ts and min(ts) > 0 and max(ts) / min(ts) > SPREAD:
+                out.append(f"warning: {r['sizes']} {name}: timed runs range from {milliseconds(min(ts))} to "
+                           f"{milliseconds(max(ts))} ({ratio(max(ts) / min(ts))} apart): the machine was busy "
+                           "or a run was disturbed; its median and the ratios with it are unreliable (rerun, "
+                           "or raise --repeat)")
+        for name in ("torch", "textbook"):
+            if name in m and m[name] < TOO_FAST * m["generated"]:
+                out.append(f"warning: {r['sizes']} {name}'s median {milliseconds(m[name])} is under "
+                           f"{TOO_FAST:.0%} of generated's {milliseconds(m['generated'])}: an outlier, not a "
+                           "speed-up; the ratios with it are unreliable (rerun)")
+    return out
+
+
 def table(rows):
-    """The results as a Markdown table (the one README shows).  A column a
-    cell has no runner for (no textbook version, torch cannot express it)
-    is left out, and skipped() says why."""
+    """The results as a Markdown table (the one README shows), then a warning
+    line for each median not to be trusted (outliers()).  A column a cell
+    has no runner for (no textbook version, torch cannot express it) is left
+    out, and skipped() says why."""
     have_torch = all("torch" in r["median"] for r in rows)
     have_book = all("textbook" in r["median"] for r in rows)
     head = ["(B, D, H, T)", "generated"] + (["textbook"] if have_book else []) + (["torch"] if have_torch else [])
@@ -311,15 +356,16 @@ def table(rows):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m = r["median"]
-        cells = [str(r["sizes"]), f"{m['generated'] * 1e3:.1f} ms"]
-        cells += [f"{m['textbook'] * 1e3:.1f} ms"] if have_book else []
+        cells = [str(r["sizes"]), milliseconds(m["generated"])]
+        cells += [milliseconds(m["textbook"])] if have_book else []
         if have_torch:
-            cells += [f"{m['torch'] * 1e3:.1f} ms", f"{m['generated'] / m['torch']:.2f}×"]
-            cells += [f"{m['textbook'] / m['torch']:.2f}×"] if have_book else []
-        cells += [f"{m['textbook'] / m['generated']:.2f}×"] if have_book else []
+            cells += [milliseconds(m["torch"]), ratio(m["generated"] / m["torch"])]
+            cells += [ratio(m["textbook"] / m["torch"])] if have_book else []
+        cells += [ratio(m["textbook"] / m["generated"])] if have_book else []
         cells += [f"{r['gflops']:.0f}", f"{r['gemm_gflops']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    warnings = outliers(rows)
+    return "\n".join(lines + ([""] + warnings if warnings else []))
 
 
 def skipped(cell, use_torch=True):

@@ -83,3 +83,58 @@ def test_bench_bad_input_is_one_line_and_exit_2(main, capsys, args, words):
     assert len(err) == 1
     for w in words:
         assert w in err[0]
+
+
+def synthetic_row(generated, textbook, torch, times=None, sizes=(2, 3, 4, 5)):
+    med = {"generated": generated, "textbook": textbook, "torch": torch, "numpy GEMMs": generated / 2}
+    row = {"sizes": sizes, "median": med, "flops": 1e9, "gflops": 1e9 / generated / 1e9,
+           "gemm_gflops": 2e9 / generated / 1e9}
+    if times is not None:
+        row["times"] = times
+    return row
+
+
+def table_cells(text):
+    head, _, *rows = [line for line in text.splitlines() if line.startswith("|")]
+    names = [c.strip() for c in head.strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in r.strip("|").split("|")))) for r in rows]
+
+
+def test_table_never_prints_a_tiny_ratio_as_zero():
+    """A torch median of 4 µs against 12 ms of generated (an outlier) used to read 0.00×."""
+    rows = [synthetic_row(0.0124, 0.0194, 0.0000041), synthetic_row(0.1467, 0.2019, 0.1255, sizes=(64, 256, 256, 100))]
+    text = bench.table(rows)
+    tiny, usual = table_cells(text)
+    assert tiny["generated / torch"] == "3024×" and tiny["textbook / torch"] == "4732×"
+    assert tiny["torch"] == "0.0041 ms"                  # not 0.0 ms
+    assert usual["generated / torch"] == "1.17×" and usual["textbook / generated"] == "1.38×"
+    assert usual["generated"] == "146.7 ms"              # the README's format where numbers are ordinary
+    rows = [synthetic_row(0.00001, 0.0194, 0.0124)]
+    (cells,) = table_cells(bench.table(rows))
+    assert cells["generated / torch"] == "0.00081×" and cells["generated"] == "0.010 ms"
+    for r in (0.0012, 0.05, 0.0999, 1e-7):
+        assert float(bench.ratio(r).rstrip("×")) == pytest.approx(r, rel=0.06)
+
+
+def test_table_warns_about_outlier_medians():
+    clean = synthetic_row(0.0124, 0.0194, 0.0078,
+                          times={"generated": [0.012, 0.0124, 0.013], "torch": [0.0077, 0.0078, 0.008]})
+    assert "warning" not in bench.table([clean])
+    # torch's median far under generated's: flagged even without the raw timings
+    fast = synthetic_row(0.0124, 0.0194, 0.0000041)
+    lines = [line for line in bench.table([fast]).splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "torch's median 0.0041 ms is under 1% of generated's 12.4 ms" in lines[0]
+    # a runner whose timings spread over more than 3×
+    spread = synthetic_row(0.0124, 0.0194, 0.0078,
+                           times={"generated": [0.012, 0.0124, 0.013], "torch": [0.0001, 0.0078, 0.008]})
+    lines = [line for line in bench.table([spread]).splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and lines[0].startswith("warning: (2, 3, 4, 5) torch: timed runs range from 0.10 ms to 8.0 ms")
+    # the table itself stays a table: the warnings come after a blank line
+    text = bench.table([spread])
+    assert text.split("\n\n")[0].count("\n") == 2 and "warning" not in text.split("\n\n")[0]
+
+
+def test_measure_keeps_every_timing(monkeypatch):
+    monkeypatch.setattr(bench, "SETTLE", 0.0)
+    (row,) = bench.measure("rnn", [(2, 3, 4, 5)], repeat=3, use_torch=False)
+    assert {k: len(v) for k, v in row["times"].items()} == {"generated": 3, "textbook": 3, "numpy GEMMs": 3}

@@ -384,7 +384,7 @@ E2E = {
 }
 
 
-@pytest.mark.skip(reason="wired by lead")
+
 @pytest.mark.parametrize("name,status,wrong", [("real_gru_cho", 0, set()), ("real_gru_cho_bias_gate", 1, {"b_z"})])
 def test_check_impl_end_to_end_gru_cho(name, status, wrong, tmp_path):
     """The Cho fixtures checked against gru_cho (parameters renamed by a wrapper file)."""
@@ -398,7 +398,7 @@ def test_check_impl_end_to_end_gru_cho(name, status, wrong, tmp_path):
     assert {r.gradient for r in report.rows if not r.ok} >= wrong, text
 
 
-@pytest.mark.skip(reason="wired by lead")
+
 @pytest.mark.parametrize("name", sorted(E2E))
 def test_check_impl_end_to_end(name):
     """The first verdict line of `check --impl` is the forward's; a forward that

@@ -12,7 +12,7 @@ from .jacobian import rnn_cell, rnn_factor
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "softsign")
 PASCANU_TRIALS = 200
 INSTANCES = ("Random instances: W = s·G/√H (every recurrent weight; G standard normal, s = --scale), "
-             "input weights G/√8 with x_t ∈ ℝ⁸ standard normal, biases 0, h_0 (and c_0) = 0.5·G, "
+             "input weights G/√8 with x_t ∈ ℝ⁸ standard normal, biases 0, {initial} = 0.5·G, "
              "cotangent g on h_T standard normal.  A given seed gives every cell the same x, h_0 and g.  "
              "The step-1 weight-gradient term multiplies h_0, which is drawn rather than made by the cell, "
              "so at t−k = T−1 it sits on another scale (the jump at the end of the plot); read trends from k ≥ 2.")
@@ -33,7 +33,9 @@ def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt):
     blocks = rp.derivation_blocks(d)
     inst = ex.random_instance(d.cell, trials, hidden, T, scale, seed)
     m = ex.measure(d, inst)
-    instances = INSTANCES
+    initial = [f"{s}_0" for s in d.cell.states]
+    instances = INSTANCES.format(initial=" and ".join(initial) if len(initial) < 3 else
+                                 ", ".join(initial[:-1]) + " and " + initial[-1])
     diagonal = ex.diagonal_params(d.cell)
     if diagonal:
         instances += (f"  Diagonal weights ({', '.join(diagonal)}: vectors that multiply a state elementwise) "

@@ -27,16 +27,31 @@ sections are what `lstm-sym bound rnn {COMMAND}` and `lstm-sym bound lstm {COMMA
 """
 
 
+def numeric_search():
+    """How activations._numeric_sup searches, from its own constants."""
+    from .. import activations as A
+    from ..printing.text import SUPERSCRIPT
+    power = lambda n: "10" + str(n).translate(SUPERSCRIPT)
+    lo, hi = A.SUP_LOG
+    return (f"a numeric search: a grid of {A.SUP_DENSE_POINTS} points on [−{A.SUP_DENSE}, {A.SUP_DENSE}] "
+            f"and a log-spaced one of {A.SUP_LOG_POINTS} points from ±{power(lo)} out to ±{power(hi)}, "
+            f"then {A.SUP_GOLDEN} golden-section steps around the best grid point")
+
+
 def activations_blocks(fmt):
+    from ..printing.base import legend
+    from ..printing.latex import scalar_latex
     lines = []
     for act in BUILTIN.values():
         beta, how = rp.beta_text(act)
-        lines.append(f"- {act.name}: $f'(x) = {sympy.latex(act.derivative_simplified)}$, β_f = sup |f′| = {beta} ({how})")
+        lines.append(f"- {act.name}: $f'(x) = {scalar_latex(act.derivative_simplified)}$, β_f = sup |f′| = {beta} ({how})")
+    notes = " ".join(legend([a.derivative_simplified for a in BUILTIN.values()]))
     return [rp.Heading("β_f for every built-in activation"),
-            rp.Para("\n".join(lines) + "\n\n`lstm-sym bound rnn --activation NAME` uses any of them; "
+            rp.Para("\n".join(lines) + "\n\n" + (notes + " " if notes else "")
+                    + "`lstm-sym bound rnn --activation NAME` uses any of them; "
                     "from Python `rnn_cell(activation(name, expr))` takes any scalar SymPy expression. "
-                    "SymPy's `maximum` cannot handle the piecewise derivatives; those fall back to a grid "
-                    "search on [−50, 50].")]
+                    "SymPy's `maximum` cannot handle the piecewise derivatives; for those β_f comes from "
+                    f"{numeric_search()}.")]
 
 
 SLIP_W = [[0.5, -1.2], [0.9, 0.3]]

@@ -6,14 +6,16 @@ carry's linear map, transposed (jacobian.py); only the k-step product and the
 norm inequalities around it are written here."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import sympy
 
 from ..ir import Delta, OneMinus, Var
-from ..printing.latex import LatexPrinter
-from ..printing.text import TextPrinter
+from ..printing.base import legend
+from ..printing.latex import LatexPrinter, scalar_latex
+from ..printing.text import TextPrinter, scalar_text
 from . import experiments as ex
 from .jacobian import Diag, beta_f, one_step_jacobian, rnn_factor
 
@@ -115,8 +117,7 @@ def rnn_equations(d, st):
     h = lambda base, off=0: P.at_base(base, _state(s, off))
     dh = lambda base: P.at_base(base, Delta(s, 0))
     J = lambda i: st.partial.format(h(i), h(i, -1))
-    fprime_x = (sympy.latex(act.derivative_simplified) if st is LatexStyle
-                else str(act.derivative_simplified).replace("**", "^"))
+    fprime_x = (scalar_latex if st is LatexStyle else scalar_text)(act.derivative_simplified)
     beta = beta_f(act)[0]
     beta_s = (f"{float(beta):.6g}" if isinstance(beta, sympy.Float) else
               sympy.latex(beta) if st is LatexStyle else str(beta))
@@ -183,7 +184,8 @@ def derivation_blocks(d):
             f"Read off the derivation: δh_{{t−1}} is Wᵀ applied to δh_t ⊙ f′(net_t), so the one-step "
             f"Jacobian is its transpose, diag(f′(net_t)) W, diagonal factor on the left.  δh_k is the "
             f"gradient of the loss at step t alone (no ∂ℓ_i/∂h_i for i < t).  β_f = {beta} by {how}; "
-            f"β_W = σ_max(W), which bounds ‖W‖ and ‖Wᵀ‖ alike."))
+            f"β_W = σ_max(W), which bounds ‖W‖ and ‖Wᵀ‖ alike."
+            + "".join("  " + s for s in legend([rnn[0].derivative_simplified]))))
         out.append(Para(
             "The seed writes δ_kᵀ = δ_tᵀ ∏_{i=k}^{t−1} diag[f′(net_i)] W with δ = ∂E/∂net.  With that δ "
             "the step is δnet_{i}ᵀ = δnet_{i+1}ᵀ W diag(f′(net_i)): each factor is W diag[f′(net_i)], "
@@ -230,6 +232,30 @@ def plain(v):
     return "0" if v == 0 else f"{v:.3g}"
 
 
+def from_log(log, fmt=plain):
+    """fmt(e^log) for any log: within float64's range the value itself, beyond
+    it (|log| ≥ 700, about 1e±304) the mantissa and the power of ten read off
+    log / ln 10, so that 3^5000 prints as 4.04e+2385, not inf or an OverflowError."""
+    log = float(log)
+    if not math.isfinite(log) or abs(log) < 700:
+        with np.errstate(over="ignore", under="ignore"):
+            return fmt(float(np.exp(log)))
+    l10 = log / math.log(10)
+    e = math.floor(l10)
+    m = fmt(10 ** (l10 - e))
+    if m == "10":
+        m, e = "1", e + 1
+    return f"{m}e{e:+d}"
+
+
+def median_of(logs, fmt=plain):
+    return from_log(np.median(logs), fmt)
+
+
+def max_of(logs, fmt=plain):
+    return from_log(np.max(logs), fmt)
+
+
 def strict(v):
     """3 significant digits, refusing values within 1e-8 (relative) of a rounding edge
     (so the generated document does not flip on another machine)."""
@@ -245,10 +271,10 @@ def measurement_blocks(m, fmt=plain):
         r, b = m.log_ratio[d], m.log_data_bound[d]
         with np.errstate(invalid="ignore"):
             tight = r - b
-        beta = "—" if m.log_beta_bound is None else fmt(ex.median_exp(m.log_beta_bound[d]))
-        rows.append([str(d), fmt(ex.median_exp(r)), fmt(ex.max_exp(r)), fmt(ex.median_exp(b)), beta,
-                     fmt(ex.median_exp(np.nan_to_num(tight, nan=-np.inf))),
-                     fmt(ex.max_exp(np.nan_to_num(tight, nan=-np.inf)))])
+        beta = "—" if m.log_beta_bound is None else median_of(m.log_beta_bound[d], fmt)
+        tight = np.nan_to_num(tight, nan=-np.inf)
+        rows.append([str(d), median_of(r, fmt), max_of(r, fmt), median_of(b, fmt), beta,
+                     median_of(tight, fmt), max_of(tight, fmt)])
     cols = [("t−k", "$t-k$"), ("‖δ_k‖/‖δ_t‖ median", r"median $\|\delta_k\|/\|\delta_t\|$"),
             ("max", "max"), ("data bound, median", "data bound, median"),
             ("(β_fβ_W)^(t−k), median", r"$(\beta_f\beta_W)^{t-k}$, median"),
@@ -277,7 +303,7 @@ def regime_para(m, fmt=plain):
             f"trials, {r['above_vanished']} of them still vanished")
     if r["example"]:
         b, ratio, i = r["example"]
-        text += f", e.g. trial {i}: β_f β_W = {fmt(b)} yet ‖δ_0‖/‖δ_T‖ = {fmt(ratio)}"
+        text += f", e.g. trial {i}: β_f β_W = {fmt(b)} yet ‖δ_0‖/‖δ_T‖ = {from_log(m.log_ratio[m.T][i], fmt)}"
     return [Para(text + ".")]
 
 
@@ -288,8 +314,8 @@ def pascanu_table(d, trials, H, T, seed, rhos=(0.5, 0.9, 1.5, 3.0), fmt=plain):
     for rho in rhos:
         m = ex.measure(d, ex.spectral_instance(d.cell, act, trials, H, T, rho, seed))
         last = m.log_ratio[T]
-        rows.append([act.name, fmt(rho), str(trials), str(int((last < 0).sum())), fmt(ex.median_exp(last)),
-                     fmt(ex.max_exp(last)), fmt(rho ** T),
+        rows.append([act.name, fmt(rho), str(trials), str(int((last < 0).sum())), median_of(last, fmt),
+                     max_of(last, fmt), from_log(T * math.log(rho), fmt),
                      str(m.violations(m.log_data_bound) + m.violations(m.log_beta_bound))])
     cols = [("f", "$f$"), ("β_fβ_W", r"$\beta_f\beta_W$"), ("trials", "trials"),
             ("vanished", "vanished"), (f"‖δ_0‖/‖δ_T‖ median", r"median $\|\delta_0\|/\|\delta_T\|$"),
@@ -317,11 +343,11 @@ def comparison_blocks(rnn_m, lstm_ms, fmt=plain, d=None):
     rows = []
     T = rnn_m.T
     for dist in [0] + [x for x in ex.distances(T) if x < T]:
-        row = [str(dist), fmt(ex.median_exp(rnn_m.log_grad[dist] - rnn_m.log_grad[0]))]
-        row += [fmt(ex.median_exp(m.log_grad[dist] - m.log_grad[0])) for _, m in lstm_ms]
+        row = [str(dist), median_of(rnn_m.log_grad[dist] - rnn_m.log_grad[0], fmt)]
+        row += [median_of(m.log_grad[dist] - m.log_grad[0], fmt) for _, m in lstm_ms]
         rows.append(row)
-    label = lambda b: ((f"{name}, {bias} = {signed(b)}", f"{name}, ${_latex_name(bias)} = {signed(b)}$")
-                       if b is not None else (name, name))
+    label = lambda b: ((f"{name}, {bias} = {signed(b)}", f"{latex_text(name)}, ${_latex_name(bias)} = {signed(b)}$")
+                       if b is not None else (name, latex_text(name)))
     cols = [("t−k", "$t-k$"), ("rnn", "rnn")] + [label(b) for b, _ in lstm_ms]
     text = ("Median over trials of ‖∇_{W_k}E‖_F / ‖∇_{W_t}E‖_F, the step-k term of the recurrent-weight "
             f"gradient for a loss at the last step t ({name}: {', '.join(ex.recurrent_params(cell))} together), "
@@ -358,7 +384,7 @@ def cell_path_blocks(paths, fmt=plain, d=None):
     for dist in ex.distances(T):
         row = [str(dist)]
         for _, dlogs, total in paths:
-            row += [fmt(ex.median_exp(dlogs[dist])), fmt(ex.median_exp(total[dist]))]
+            row += [median_of(dlogs[dist], fmt), median_of(total[dist], fmt)]
         rows.append(row)
     if len(direct) == 1 and not direct[0].factors:
         along = ("‖∏ I‖", r"$\|\prod I\|$")
@@ -418,21 +444,31 @@ def _text(blocks):
     return "\n".join(out)
 
 
-LATEX_CELL = str.maketrans({"—": "--", "−": "-"})
+LATEX_CELL = str.maketrans({"—": "--", "−": "-", "∞": r"$\infty$", "\\": r"\textbackslash{}",
+                            **{c: "\\" + c for c in "_%&#$"}, "{": r"\{", "}": r"\}",
+                            "^": r"\^{}", "~": r"\~{}"})
+LATEX_PREAMBLE = r"% a LaTeX fragment (text mode); it needs \usepackage{amsmath,amssymb}"
+
+
+def latex_text(s):
+    """Plain text as LaTeX text mode: its special characters escaped."""
+    return s.translate(LATEX_CELL)
 
 
 def _latex(blocks):
-    out = []
+    """A LaTeX fragment: headings and paragraphs as comments (they are Unicode
+    prose), each block of equations one aligned inside \\[ \\], tables as tabular."""
+    out = [LATEX_PREAMBLE]
     for b in blocks:
         if isinstance(b, (Heading, Para)):
-            out.append("% " + b.text)
+            out.append("\n".join("% " + line if line else "%" for line in b.text.split("\n")))
         elif isinstance(b, Eqs):
             lines = [l + "".join(f" {'&' if i == 0 else ''}{r} {rhs}" for i, (r, rhs) in enumerate(rels))
                      for l, rels in b.latex]
-            out.append(r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}")
+            out.append("\\[\n\\begin{aligned} " + r" \\ ".join(lines) + " \\end{aligned}\n\\]")
         else:
             spec = "r" * len(b.columns)
-            rows = [" & ".join(c[1] for c in b.columns)] + [" & ".join(c.translate(LATEX_CELL) for c in r)
+            rows = [" & ".join(c[1] for c in b.columns)] + [" & ".join(latex_text(c) for c in r)
                                                               for r in b.rows]
             out.append(rf"\begin{{tabular}}{{{spec}}}" + "\n" + " \\\\\n".join(rows) + " \\\\\n\\end{tabular}")
     return "\n\n".join(out) + "\n"

@@ -1,8 +1,14 @@
-"""What the text and LaTeX printers share: precedence, names, time indices.
+"""What the text and LaTeX printers share: precedence, names, time indices,
+and the scalar part (a Map node's SymPy expression, an activation's f′).
 
-Each printer is a SymPy Printer with one _print_<Node> method per node."""
+Each printer is a SymPy Printer with one _print_<Node> method per node; the
+scalar printers subclass SymPy's StrPrinter and LatexPrinter through
+ScalarPrinting, so that the scalar part speaks the same notation as the rest
+(⊙ for products, 1[u > 0] for the unit step, |u|, powers as powers)."""
 from __future__ import annotations
 
+import sympy
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
 from ..ir import (Act, Add, AtTime, Had, MatVec, Map, Neg, OneMinus, Outer, Pow,
@@ -13,7 +19,127 @@ PREC = {Add: 10, OneMinus: 10, TimeSum: 5, Neg: 15, Had: 20, MatVec: 30, Outer: 
 
 
 def prec(e):
+    if isinstance(e, Map):
+        return scalar_prec(e.expr)
     return PREC.get(type(e), 50)
+
+
+def scalar_prec(expr):
+    """Where a scalar expression binds, on the node printers' scale: a sum
+    like ⊕, a product or quotient like ⊙, a leading minus like Neg; powers,
+    functions and symbols are atoms."""
+    if expr.is_Add:
+        return PREC[Add]
+    if expr.could_extract_minus_sign():
+        return PREC[Neg]
+    if expr.is_Mul or (expr.is_Rational and not expr.is_Integer):
+        return PREC[Had]
+    return 50
+
+
+# Functions the scalar printers write in a notation of their own, and the
+# sentence that defines it (printed once where the notation appears).
+LEGEND = {
+    sympy.Heaviside: "1[u > 0] is the unit step: 1 for u > 0, 0 for u < 0 and ½ at u = 0, "
+                     "as SymPy takes it and the generated kernels too.",
+}
+
+
+def legend(exprs):
+    """The LEGEND sentences for the special functions in these scalar expressions."""
+    found = [f for f in LEGEND if any(isinstance(e, sympy.Basic) and e.has(f) for e in exprs)]
+    return [LEGEND[f] for f in found]
+
+
+def scalar_exprs(e):
+    """Every scalar SymPy expression inside a node tree (Map nodes)."""
+    out = []
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if n is None:
+            continue
+        if isinstance(n, Map):
+            out.append(n.expr)
+        if hasattr(n, "children"):
+            stack.extend(n.children())
+    return out
+
+
+class ScalarPrinting:
+    """Mixin over a SymPy printer: the scalar part in the project's notation.
+
+    names: {Symbol: (printed text, atomic)}: placeholders for the node a Map
+    is applied to (already printed); a non-atomic one is parenthesized like a
+    sum.  Subclasses set odot, step (the unit step's format), abs_ (|·|),
+    wrap(s), frac(num, den) and int_power(base, n)."""
+
+    def __init__(self, names=None, settings=None):
+        super().__init__(settings)
+        self.names = dict(names or {})
+
+    def _prec(self, item):
+        if item in self.names:
+            return PRECEDENCE["Atom"] if self.names[item][1] else PRECEDENCE["Add"]
+        return precedence(item)
+
+    def _paren(self, item, level, strict=False):
+        p = self._prec(item)
+        s = self._print(item)
+        return self.wrap(s) if (p < level or (strict and p == level)) else s
+
+    def parenthesize(self, item, level, *args, **kwargs):
+        if item in self.names and not self.names[item][1]:
+            return self.wrap(self.names[item][0])
+        return super().parenthesize(item, level, *args, **kwargs)
+
+    def _print_Symbol(self, e, *args, **kwargs):
+        if e in self.names:
+            return self.names[e][0]
+        return super()._print_Symbol(e, *args, **kwargs)
+
+    def _print_Heaviside(self, e, *args, **kwargs):
+        return self.step.format(self._print(e.args[0]))
+
+    def _print_Abs(self, e, *args, **kwargs):
+        return self.abs_.format(self._print(e.args[0]))
+
+    def _print_Add(self, e, *args, **kwargs):
+        terms = list(e.as_ordered_terms())
+        # 1 − u and u − 1, as the node printers write them: a positive constant first, a negative one last
+        const = [t for t in terms if t.is_Number]
+        terms = ([t for t in const if t > 0] + [t for t in terms if not t.is_Number]
+                 + [t for t in const if t < 0])
+        out = ""
+        for i, t in enumerate(terms):
+            negative = t.could_extract_minus_sign()
+            body = self._paren(-t if negative else t, PRECEDENCE["Add"], strict=negative)
+            if i == 0:
+                out = ("-" if negative else "") + body
+            else:
+                out += (" - " if negative else " + ") + body
+        return out
+
+    def _print_Mul(self, e, *args, **kwargs):
+        if e.could_extract_minus_sign():
+            return "-" + self._paren(-e, PRECEDENCE["Mul"])
+        num, den = sympy.fraction(e, exact=True)
+        if den != 1:
+            return self.frac(num, den)
+        coeff, factors = e.as_coeff_mul()
+        body = f" {self.odot} ".join(self._paren(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+        if coeff == 1:
+            return body
+        return f"{self.coefficient(coeff)} {body}" if body else self._print(coeff)
+
+    def coefficient(self, k):
+        return self._print(k)
+
+    def _print_Pow(self, e, *args, **kwargs):
+        base, n = e.as_base_exp()
+        if n.is_Integer and n != 1:
+            return self.int_power(base, int(n))
+        return super()._print_Pow(e, *args, **kwargs)
 
 
 class NodePrinter(Printer):
@@ -81,6 +207,5 @@ class NodePrinter(Printer):
         return f"{self.scalar(e.k)} " + self.paren(e.a, PREC[MatVec])
 
     def _print_Map(self, e):
-        import sympy
-        arg = sympy.Symbol(self._print(e.a))
-        return self.scalar(e.expr.subs(e.x, arg))
+        # the node it is applied to, printed by this printer, stands in for x
+        return self.scalar(e.expr, {e.x: (self._print(e.a), prec(e.a) >= 50)})

@@ -2,9 +2,35 @@
 from __future__ import annotations
 
 import sympy
+from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
-from .base import PREC, NodePrinter
+from .base import PREC, NodePrinter, ScalarPrinting
 from ..ir import Act, MatVec
+
+
+class ScalarLatex(ScalarPrinting, SympyLatexPrinter):
+    """SymPy's LatexPrinter in the project's notation: \\mathbb{1}[u > 0],
+    |u|, (1 + |u|)^{-2}, \\odot for products."""
+    odot = r"\odot"
+    step = r"\mathbb{{1}}\left[{} > 0\right]"
+    abs_ = r"\left|{}\right|"
+
+    def wrap(self, s):
+        return rf"\left({s}\right)"
+
+    def frac(self, num, den):
+        return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+
+    def int_power(self, base, n):
+        if n > 0:            # SymPy's own: \tanh^{2}{\left(x \right)}, u^{2}
+            return SympyLatexPrinter._print_Pow(self, sympy.Pow(base, n, evaluate=False))
+        return self._paren(base, PRECEDENCE["Pow"], strict=True) + f"^{{{n}}}"
+
+
+def scalar_latex(expr, names=None):
+    """A scalar SymPy expression as LaTeX (names: {Symbol: (LaTeX, atomic)})."""
+    return ScalarLatex(names).doprint(expr)
 
 
 class LatexPrinter(NodePrinter):
@@ -67,8 +93,8 @@ class LatexPrinter(NodePrinter):
             return rf"{e.a.fn.latex}^{{{e.n}}}\left({self._print(e.a.a)}\right)"
         return self.paren(e.a, 50) + f"^{{{e.n}}}"
 
-    def scalar(self, e):
-        return sympy.latex(e)
+    def scalar(self, e, names=None):
+        return scalar_latex(e, names)
 
 
 def latex(e):

@@ -9,7 +9,7 @@ def sections(parts, level=2):
     out = []
     for p in parts:
         out.append(f"{'#' * level} {p.title}\n")
-        out.append(p.note + "\n")
+        out.append(" ".join([p.note, *p.legend()]).strip() + "\n")
         for lhs, rhs in p.equations:
             out.append(f"$$\n{printer.doprint(lhs)} = {printer.doprint(rhs)}\n$$\n")
     return "\n".join(out)

@@ -2,11 +2,60 @@
 from __future__ import annotations
 
 import sympy
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
 
-from .base import PREC, NodePrinter
+from .base import PREC, NodePrinter, ScalarPrinting
 from ..ir import Act, MatVec
 
-SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+MINUS = str.maketrans({"-": "−"})
+
+
+class ScalarText(ScalarPrinting, StrPrinter):
+    """SymPy's StrPrinter in the project's notation: 1[u > 0], |u|,
+    (1 + |u|)⁻², tanh²(u), ⊙ for products, − for minus (never **, Abs,
+    Heaviside or an ASCII minus)."""
+    odot = "⊙"
+    step = "1[{} > 0]"
+    abs_ = "|{}|"
+
+    def wrap(self, s):
+        return f"({s})"
+
+    def doprint(self, expr):
+        return super().doprint(expr).translate(MINUS)
+
+    def coefficient(self, k):
+        return self._print(k) if k.is_Integer else self.wrap(self._print(k))
+
+    def frac(self, num, den):
+        return f"{self._paren(num, PRECEDENCE['Mul'])}/{self._paren(den, PRECEDENCE['Pow'])}"
+
+    def _print_Rational(self, e):
+        return f"{e.p}/{e.q}" if e.q != 1 else str(e.p)
+
+    def int_power(self, base, n):
+        sup = str(n).translate(SUPERSCRIPT)
+        if n > 0 and base.is_Function and not isinstance(base, (sympy.Abs, sympy.Heaviside)):
+            return f"{self._print_Function_name(base)}{sup}({', '.join(self._print(a) for a in base.args)})"
+        return self._paren(base, PRECEDENCE["Pow"], strict=True) + sup
+
+    def _print_Function_name(self, f):
+        return type(f).__name__
+
+    def _print_Pow(self, e, *args, **kwargs):
+        base, n = e.as_base_exp()
+        if n == sympy.S.Half:
+            return "√" + self.wrap(self._print(base)) if self._prec(base) < PRECEDENCE["Atom"] else "√" + self._print(base)
+        if not n.is_Integer:
+            return self._paren(base, PRECEDENCE["Pow"], strict=True) + "^" + self.wrap(self._print(n))
+        return super()._print_Pow(e, *args, **kwargs)
+
+
+def scalar_text(expr, names=None):
+    """A scalar SymPy expression as text (names: {Symbol: (text, atomic)})."""
+    return ScalarText(names).doprint(expr)
 
 
 class TextPrinter(NodePrinter):
@@ -27,8 +76,8 @@ class TextPrinter(NodePrinter):
         idx = ",".join(filter(None, [sub, self.time(offset)]))
         return f"{base}_{idx}" if len(idx) == 1 else f"{base}_{{{idx}}}"
 
-    def scalar(self, e):
-        return sympy.sstr(e).replace("**", "^").replace("*", "⋅")
+    def scalar(self, e, names=None):
+        return scalar_text(e, names)
 
     def _print_Var(self, e):
         return self.name(e.name) if e.time is None else self.indexed(e.name, e.time)

@@ -1,19 +1,22 @@
 """Numeric checks of a module's backward pass, driven by its forward alone.
 
 A module follows the kernel contract (generated kernels and users' own
-implementations alike): PARAMS, STATES, forward(params, x, h0, c0) -> (h,
-cache), backward(params, dh, cache[, dcT]) -> dict of gradients.  The loss is
-L = Σ_t ⟨G_t, h_t⟩ (+ ⟨G_c, c_T⟩ when the module exposes c_T and takes dcT).
+implementations alike, the latter always behind sandbox.Guarded): PARAMS,
+STATES, forward(params, x, h0, c0) -> (h, cache), backward(params, dh,
+cache[, dcT]) -> dict of gradients.  The loss is L = Σ_t ⟨G_t, h_t⟩
+(+ ⟨G_c, c_T⟩ when the module exposes c_T and takes dcT).  A cell's second
+state s (c for the LSTM) is passed fourth; its gradient key is s + "0".
 
 Methods: central differences, Richardson extrapolation, complex step (needs
 a complex-safe forward), and a directional check vᵀJu per input."""
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .sandbox import during, final_keyword, final_state
 
 # (method, dtype) -> (step, tolerance on the relative error).  float32 needs
 # bigger steps and looser tolerances: its rounding error is ~1e-7 per op.
@@ -29,26 +32,44 @@ TOLERANCES = {("central", "float64"): 1e-7, ("central", "float32"): 2e-2,
 
 @dataclass
 class Problem:
-    """One random instance: inputs of the module and the loss weights."""
+    """One random instance: inputs of the module and the loss weights.
+    c0 is the second state's initial value (named `second`); `fixed` holds
+    the gradient keys of initial states kept at 0 and not checked (a module
+    whose forward takes no c0, or whose backward returns no gradient for it)."""
     params: dict
     x: np.ndarray
     h0: np.ndarray
     c0: np.ndarray | None
     G: np.ndarray
     Gc: np.ndarray | None
+    second: str = "c"
+    fixed: frozenset = frozenset()
+
+    def state_keys(self):
+        return ["h0"] + ([self.second + "0"] if self.c0 is not None else [])
 
     def inputs(self):
         """Every array a gradient is checked for, by its gradient key."""
         out = dict(self.params)
-        out["x"], out["h0"] = self.x, self.h0
-        if self.c0 is not None:
-            out["c0"] = self.c0
+        out["x"] = self.x
+        for key, a in zip(self.state_keys(), (self.h0, self.c0)):
+            if key not in self.fixed:
+                out[key] = a
         return out
+
+    def hold_at_zero(self, keys):
+        """Initial states `keys` start at 0 and their gradients are not checked."""
+        keys = [k for k in keys if k in self.state_keys()]
+        if "h0" in keys:
+            self.h0 = np.zeros_like(self.h0)
+        if self.c0 is not None and self.second + "0" in keys:
+            self.c0 = np.zeros_like(self.c0)
+        self.fixed = frozenset(self.fixed | set(keys))
 
     def astype(self, dtype):
         cast = lambda a: None if a is None else a.astype(dtype)
         return Problem({k: cast(v) for k, v in self.params.items()}, cast(self.x), cast(self.h0),
-                       cast(self.c0), self.G, self.Gc)
+                       cast(self.c0), self.G, self.Gc, self.second, self.fixed)
 
 
 def make_problem(module, D=3, H=4, T=5, B=2, seed=0, scale=0.5):
@@ -61,42 +82,40 @@ def make_problem(module, D=3, H=4, T=5, B=2, seed=0, scale=0.5):
     dims = {"D": D, "H": H}
     params = {p: scale * rng.standard_normal([dims[s] for s in shape])
               for p, shape in module.PARAMS.items()}
-    has_c = "c" in getattr(module, "STATES", ("h",))
+    states = tuple(getattr(module, "STATES", ("h",)))
+    has_c = len(states) > 1
     c0 = rng.standard_normal((B, H)) if has_c else None
     Gc = rng.standard_normal((B, H)) if (has_c and takes_dcT(module)) else None
     return Problem(params, rng.standard_normal((T, B, D)), rng.standard_normal((B, H)), c0,
-                   rng.standard_normal((T, B, H)), Gc)
+                   rng.standard_normal((T, B, H)), Gc, states[1] if has_c else "c")
 
 
 def takes_dcT(module):
-    try:
-        return "dcT" in inspect.signature(module.backward).parameters
-    except (TypeError, ValueError):
-        return False
+    states = tuple(getattr(module, "STATES", ("h", "c")))
+    return len(states) > 1 and final_keyword(module.backward, states[1]) is not None
 
 
-def final_c(cache):
-    """c_T from a generated kernel's cache (users' modules need not expose it)."""
-    if isinstance(cache, dict):
-        for key in ("c_seq", "c"):          # generated kernels keep c_0..c_T in c_seq
-            if key in cache:
-                return cache[key][-1]
-    return None
+def final_c(cache, state="c"):
+    """c_T from a module's cache: cache["c_seq"][-1] (generated kernels keep
+    c_0..c_T there) or cache["c"][-1]; None when the cache does not expose it
+    (a Guarded module's cache carries it, read and checked once)."""
+    return final_state(cache, state)
 
 
 def run_forward(module, prob, inputs=None):
     i = inputs or prob.inputs()
     params = {p: i[p] for p in prob.params}
+    h0 = i.get("h0", prob.h0)
     if prob.c0 is not None:
-        return module.forward(params, i["x"], i["h0"], i["c0"])
-    return module.forward(params, i["x"], i["h0"])
+        return module.forward(params, i["x"], h0, i.get(prob.second + "0", prob.c0))
+    return module.forward(params, i["x"], h0)
 
 
 def loss(module, prob, inputs=None):
     h, cache = run_forward(module, prob, inputs)
     total = np.sum(prob.G * h)
     if prob.Gc is not None:
-        total = total + np.sum(prob.Gc * final_c(cache))
+        total = total + np.sum(prob.Gc * final_c(cache, prob.second))
     return total
 
 
@@ -105,7 +124,8 @@ def gradients(module, prob):
     h, cache = run_forward(module, prob)
     dh = prob.G.astype(h.dtype)
     if prob.Gc is not None:
-        return module.backward(prob.params, dh, cache, dcT=prob.Gc.astype(h.dtype))
+        key = final_keyword(module.backward, prob.second)
+        return module.backward(prob.params, dh, cache, **{key: prob.Gc.astype(h.dtype)})
     return module.backward(prob.params, dh, cache)
 
 
@@ -154,7 +174,8 @@ def directional(module, prob, names, grads, eps, rng):
     for n in names:
         up[n] = (i[n] + eps * u[n] / norm).astype(i[n].dtype)
         down[n] = (i[n] - eps * u[n] / norm).astype(i[n].dtype)
-    measured = (float(loss(module, prob, up)) - float(loss(module, prob, down))) / (2 * eps)
+    with during(module, "the directional check"):
+        measured = (float(loss(module, prob, up)) - float(loss(module, prob, down))) / (2 * eps)
     g = {n: np.asarray(grads[n], dtype=float) for n in names}
     predicted = sum(float(np.sum(g[n] * u[n])) for n in names) / norm
     return measured, predicted, float(np.sqrt(sum(np.sum(v * v) for v in g.values())))
@@ -179,7 +200,7 @@ def _directional_rows(module, prob, grads, dtype, rng, level):
     def row(label, group):
         m, p, scale = directional(module, prob, group, grads, step, rng)
         scale = max(scale, floor) if math.isfinite(floor) else scale
-        err = abs(m - p) if math.isfinite(m) and math.isfinite(p) else math.inf
+        err = abs(m - p) if math.isfinite(m) and math.isfinite(p) else math.nan if (m != m or p != p) else math.inf
         return Row(label, "directional", err, err / max(scale, 1e-300) if err else 0.0, tol)
     joint = row("all inputs", names)
     rows.append(joint)
@@ -197,37 +218,76 @@ class Row:
     tol: float
     note: str = ""
 
+    def __post_init__(self):
+        if math.isnan(self.rel) and not self.note:
+            self.note = "NaN"
+
     @property
     def ok(self):
         return math.isfinite(self.rel) and self.rel <= self.tol
 
+    @property
+    def proof(self):
+        """A symbolic row proves the derivation, not the code that was run."""
+        return self.method == "symbolic"
+
 
 @dataclass
 class CheckReport:
+    """Rows of comparisons.  exit_code: 0 every compared row passed; 1 a
+    gradient or the forward is wrong, or the module broke a rule (faults:
+    it changed its inputs, returned the wrong dtype); 2 nothing compared the
+    code that was checked (no referee, no pass)."""
     cell: str
     sizes: tuple
     dtype: str
     seed: int
     rows: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    faults: list = field(default_factory=list)      # one line each; every one is a failure
+    verdicts: list = field(default_factory=list)    # the answers, printed first (forward:, backward:)
+    subject: str = "the kernel"                     # what the non-symbolic rows check
+
+    @property
+    def compared(self):
+        return [r for r in self.rows if not r.proof]
+
+    @property
+    def exit_code(self):
+        if self.faults or any(not r.ok for r in self.rows):
+            return 1
+        if not self.compared and (self.subject != "the kernel" or not self.rows):
+            return 2
+        return 0
 
     @property
     def passed(self):
-        return all(r.ok for r in self.rows)
+        return self.exit_code == 0
 
     def __str__(self):
         D, H, T, B = self.sizes
         head = [f"check {self.cell}: (D,H,T)=({D},{H},{T}), batch {B}, {self.dtype}, seed {self.seed}",
+                *self.verdicts,
                 f"{'gradient':<10} {'method':<12} {'max abs err':>12} {'rel err':>10} {'tol':>8}  verdict"]
+        verdict = lambda r: ("proven" if r.proof else "ok") if r.ok else "FAIL"
         body = [f"{r.gradient:<10} {r.method:<12} {r.max_abs:>12.2e} {r.rel:>10.2e} {r.tol:>8.0e}  "
-                + ("ok" if r.ok else "FAIL") + (f"  {r.note}" if r.note else "") for r in self.rows]
-        fails = sum(not r.ok for r in self.rows)
-        tail = [f"{len(self.rows) - fails} passed, {fails} failed"]
-        return "\n".join(head + body + self.notes + tail)
+                + verdict(r) + (f"  {r.note}" if r.note else "") for r in self.rows]
+        body += [f"FAIL  {line}" for line in self.faults]
+        compared, proofs = self.compared, [r for r in self.rows if r.proof]
+        fails = sum(not r.ok for r in compared) + len(self.faults)
+        tail = f"{len(compared) - sum(not r.ok for r in compared)} passed, {fails} failed"
+        if proofs:
+            bad = sum(not r.ok for r in proofs)
+            tail += f"; derivation: {len(proofs) - bad} identities proven" + (f", {bad} not" if bad else "")
+        if self.exit_code == 2:
+            tail += (f"; nothing compared {self.subject} against a referee (see the notes above), "
+                     "so nothing passed")
+        return "\n".join(head + body + self.notes + [tail])
 
 
 def compare(got, ref, floor=0.0):
-    """(max abs error, relative error) of got against ref; NaN/Inf -> inf.
+    """(max abs error, relative error) of got against ref: NaN when got (or
+    ref) has a NaN, inf when it is infinite or misshapen.
     The error is relative to max|ref|, but never to less than `floor`: a
     gradient far smaller than the others is judged on their scale, where
     rounding in the loss (not the gradient) sets the finite-difference noise."""
@@ -235,6 +295,8 @@ def compare(got, ref, floor=0.0):
     ref = np.asarray(ref, dtype=float)
     if got.shape != ref.shape:
         return math.inf, math.inf
+    if np.isnan(got).any() or np.isnan(ref).any():
+        return math.nan, math.nan
     if not np.all(np.isfinite(got)):
         return math.inf, math.inf
     err = float(np.max(np.abs(got - ref))) if got.size else 0.0
@@ -272,12 +334,14 @@ def check_numeric(module, prob, methods, dtype="float64", complex_module=None, s
             if g is None:
                 rows.append(Row(name, method, math.inf, math.inf, tol, "missing from backward"))
                 continue
-            if method == "central":
-                ref = central(module, work, name, step)
-            elif method == "richardson":
-                ref = richardson(module, work, name, step)
-            else:
-                ref = complex_step(complex_module, prob, name, step)
+            with during(module if method != "complex" else complex_module,
+                        f"{'the complex step' if method == 'complex' else method + ' differences'} for {name}"):
+                if method == "central":
+                    ref = central(module, work, name, step)
+                elif method == "richardson":
+                    ref = richardson(module, work, name, step)
+                else:
+                    ref = complex_step(complex_module, prob, name, step)
             rows.append(Row(name, method, *compare(g, ref, max(floor, noise / tol)), tol))
     return rows
 
