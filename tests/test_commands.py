@@ -145,3 +145,17 @@ def test_a_malformed_spec_is_one_line_with_its_location_and_nothing_written(bad,
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert f"{bad}:" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_states_named_as_the_user_likes_work_in_check_with_and_without_impl(tmp_path):
+    """Greff's y (output) and c: gradient keys y0, c0; no KeyError, no false 'h0 missing'."""
+    spec = CELLS / "greff.cell"
+    kernel = tmp_path / "greff_kernel.py"
+    assert run("codegen", spec, "-o", kernel).returncode == 0
+    for argv in (["check", spec, "--sizes", "2,3,3"],
+                 ["check", spec, "--impl", kernel, "--sizes", "2,3,3"],
+                 ["bound", spec, "--T", "3", "--trials", "2", "--hidden", "2"]):
+        r = run(*argv)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = run("check", spec, "--impl", kernel, "--sizes", "2,3,3", "--method", "fd")
+    assert "y0" in r.stdout and "c0" in r.stdout and "h0" not in r.stdout

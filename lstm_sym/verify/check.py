@@ -214,7 +214,7 @@ def _graph_gradients(cell, prob):
     B = prob.x.shape[1]
     xs_b, h0_b, c0_b = [], [], []
     for b in range(B):
-        init = {"h": prob.h0[b]}
+        init = {cell.states[0]: prob.h0[b]}
         if prob.c0 is not None:
             init[cell.states[1]] = prob.c0[b]
         Gc = {cell.states[1]: prob.Gc[b]} if prob.Gc is not None else None
@@ -222,11 +222,11 @@ def _graph_gradients(cell, prob):
         for p in prob.params:
             total[p] = total.get(p, 0) + g[p]
         xs_b.append(np.array(g["x"]))
-        h0_b.append(g["h0"])
+        h0_b.append(g[cell.states[0] + "0"])
         if prob.c0 is not None:
             c0_b.append(g[cell.states[1] + "0"])
     total["x"] = np.stack(xs_b, axis=1)
-    total["h0"] = np.stack(h0_b)
+    total[cell.states[0] + "0"] = np.stack(h0_b)
     if c0_b:
         total[cell.states[1] + "0"] = np.stack(c0_b)
     return total

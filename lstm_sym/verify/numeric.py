@@ -44,9 +44,10 @@ class Problem:
     Gc: np.ndarray | None
     second: str = "c"
     fixed: frozenset = frozenset()
+    first: str = "h"            # the output state's name: its gradient key is first + "0"
 
     def state_keys(self):
-        return ["h0"] + ([self.second + "0"] if self.c0 is not None else [])
+        return [self.first + "0"] + ([self.second + "0"] if self.c0 is not None else [])
 
     def inputs(self):
         """Every array a gradient is checked for, by its gradient key."""
@@ -60,7 +61,7 @@ class Problem:
     def hold_at_zero(self, keys):
         """Initial states `keys` start at 0 and their gradients are not checked."""
         keys = [k for k in keys if k in self.state_keys()]
-        if "h0" in keys:
+        if self.first + "0" in keys:
             self.h0 = np.zeros_like(self.h0)
         if self.c0 is not None and self.second + "0" in keys:
             self.c0 = np.zeros_like(self.c0)
@@ -69,7 +70,7 @@ class Problem:
     def astype(self, dtype):
         cast = lambda a: None if a is None else a.astype(dtype)
         return Problem({k: cast(v) for k, v in self.params.items()}, cast(self.x), cast(self.h0),
-                       cast(self.c0), self.G, self.Gc, self.second, self.fixed)
+                       cast(self.c0), self.G, self.Gc, self.second, self.fixed, self.first)
 
 
 def make_problem(module, D=3, H=4, T=5, B=2, seed=0, scale=0.5):
@@ -87,7 +88,7 @@ def make_problem(module, D=3, H=4, T=5, B=2, seed=0, scale=0.5):
     c0 = rng.standard_normal((B, H)) if has_c else None
     Gc = rng.standard_normal((B, H)) if (has_c and takes_dcT(module)) else None
     return Problem(params, rng.standard_normal((T, B, D)), rng.standard_normal((B, H)), c0,
-                   rng.standard_normal((T, B, H)), Gc, states[1] if has_c else "c")
+                   rng.standard_normal((T, B, H)), Gc, states[1] if has_c else "c", first=states[0])
 
 
 def takes_dcT(module):
@@ -105,7 +106,7 @@ def final_c(cache, state="c"):
 def run_forward(module, prob, inputs=None):
     i = inputs or prob.inputs()
     params = {p: i[p] for p in prob.params}
-    h0 = i.get("h0", prob.h0)
+    h0 = i.get(prob.first + "0", prob.h0)
     if prob.c0 is not None:
         return module.forward(params, i["x"], h0, i.get(prob.second + "0", prob.c0))
     return module.forward(params, i["x"], h0)

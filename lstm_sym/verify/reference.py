@@ -33,14 +33,14 @@ def reference_module(cell, complex_safe=False):
         T, B, _ = x.shape
         H = params[next(p for p, v in c.params.items() if v.shape[0] == "H")].shape[0]
         dtype = np.result_type(x, *params.values())
-        init = {"h": np.zeros((B, H), dtype) if h0 is None else h0}
+        init = {c.states[0]: np.zeros((B, H), dtype) if h0 is None else h0}
         if has_c:
             init[c.states[1]] = np.zeros((B, H), dtype) if c0 is None else c0
         ctxs = [run_forward(c, params, list(x[:, b]), {s: v[b] for s, v in init.items()}, backend)
                 for b in range(B)]
         states = {s: np.array([[ctx.env[s, t] for ctx in ctxs] for t in range(1, T + 1)])
                   for s in c.states}
-        cache = {"ctxs": ctxs, **{s: v for s, v in states.items() if s != "h"}}
+        cache = {"ctxs": ctxs, **{s: v for s, v in states.items() if s != c.states[0]}}
         return states[c.states[0]], cache
 
     def backward(params, dh, cache, dcT=None):
