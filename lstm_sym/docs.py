@@ -143,20 +143,24 @@ def generated_files():
 
 def regenerate(root=".", check=False):
     """Write every generated file under root (or, with check, list those that
-    differ).  Returns the paths written or differing."""
-    from .io import write_output
+    differ).  Returns the paths written or differing.  All or nothing: every
+    file is staged before any is renamed into place."""
+    from .io import write_all
     changed = []
     for rel, text in generated_files().items():
         path = os.path.join(root, rel)
         try:
             with open(path, encoding="utf-8") as f:
                 same = f.read() == text
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             same = False
-        if same:
-            continue
-        changed.append(rel)
-        if not check:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_output(path, text, force=True)
-    return changed
+        if not same:
+            changed.append((rel, path, text))
+    if not check:
+        for _, path, _ in changed:
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            except OSError as e:
+                raise ValueError(f"cannot write {path}: {e.strerror}") from None
+        write_all([(path, text) for _, path, text in changed])
+    return [rel for rel, _, _ in changed]

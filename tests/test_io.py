@@ -113,3 +113,41 @@ def test_signals_end_a_long_command_with_one_line(sig, code, says):
     out, err = p.communicate(timeout=60)
     assert p.returncode == code, err
     assert err.strip() == b"lstm-sym: " + says
+
+
+def test_docs_writes_all_or_nothing(tmp_path, monkeypatch):
+    """An unwritable numeric/ (staging fails there) leaves derivations/ untouched."""
+    from lstm_sym import docs
+    files = {"derivations/a.md": "new a", "numeric/b.py": "new b"}
+    monkeypatch.setattr(docs, "generated_files", lambda: files)
+    (tmp_path / "derivations").mkdir()
+    (tmp_path / "derivations" / "a.md").write_text("old a")
+    (tmp_path / "numeric").write_text("a file where the folder should be")
+    with pytest.raises(ValueError, match="numeric"):
+        docs.regenerate(str(tmp_path))
+    assert (tmp_path / "derivations" / "a.md").read_text() == "old a"
+    assert sorted(os.listdir(tmp_path / "derivations")) == ["a.md"]
+
+
+def test_a_plot_into_a_folder_is_refused_before_any_work(tmp_path):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "out.png"
+    folder.mkdir()
+    start = time.perf_counter()
+    r = run("bound", "rnn", "--plot", folder, "--force")        # the full default measurement would take seconds
+    assert r.returncode == 2 and b"is a folder" in r.stderr and b"--force" not in r.stderr
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("argv, says", [(["prove", "rnn", "--sizes", ""], b"3 comma-separated"),
+                                        (["prove", "rnn", "--seed", "-1"], b"non-negative"),
+                                        (["check", "rnn", "--seed", "-3"], b"non-negative")])
+def test_prove_and_check_refuse_the_same_bad_values(argv, says):
+    r = run(*argv)
+    assert r.returncode == 2 and says in r.stderr and r.stderr.count(b"\n") == 1
+
+
+def test_bench_without_torch_does_not_name_it():
+    r = run("bench", "rnn", "--sizes", "2,3,4,5", "--no-torch")
+    assert r.returncode == 0, r.stderr
+    assert b"torch" not in r.stdout.split(b"\n\n", 1)[1]
