@@ -102,6 +102,8 @@ def _walk(cell, T):
             kids = [build(k) for k in e.children()]
             op, label, payload = _describe(e, kids)
             vid = memo[e] = name or label
+            if name is None and vid in size:
+                return vid           # made of parameters only (1 − b): one node shared by every step
             size[vid] = length(op, e, kids)
             out.append(Op(vid, op, tuple(kids), t, size[vid], kind, payload))
             return vid

@@ -159,3 +159,12 @@ def test_states_named_as_the_user_likes_work_in_check_with_and_without_impl(tmp_
         assert r.returncode == 0, r.stdout + r.stderr
     r = run("check", spec, "--impl", kernel, "--sizes", "2,3,3", "--method", "fd")
     assert "y0" in r.stdout and "c0" in r.stdout and "h0" not in r.stdout
+
+
+@pytest.mark.parametrize("spec", ["param_only_one_minus.cell", "param_only_products.cell"])
+def test_parameter_only_sub_expressions_are_no_false_alarm(spec):
+    """1 − b or p ⊙ q is computed once and feeds every step: the graph oracle
+    must accumulate all T uses (it once kept the last step's only: a FAIL on a
+    correct derivation)."""
+    r = run("check", CELLS / spec, "--method", "graph,fd,directional")
+    assert r.returncode == 0, r.stdout
