@@ -151,3 +151,13 @@ def test_bench_without_torch_does_not_name_it():
     r = run("bench", "rnn", "--sizes", "2,3,4,5", "--no-torch")
     assert r.returncode == 0, r.stderr
     assert b"torch" not in r.stdout.split(b"\n\n", 1)[1]
+
+
+def test_a_reader_that_stops_early_does_not_turn_a_failing_check_into_a_pass():
+    p = subprocess.Popen(f"{sys.executable} -m lstm_sym check lstm --impl tests/fixtures/tutorial_lstm.py "
+                         "--method fd | head -1; exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    assert out.count(b"\n") == 1 and b"Traceback" not in err

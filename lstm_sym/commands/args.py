@@ -69,3 +69,19 @@ def parse_sizes(text, n):
         return [positive_int(s) for s in parts]
     except argparse.ArgumentTypeError as e:
         raise UsageError(f"--sizes: {e}") from None
+
+
+def print_verdict(text, code):
+    """Print a report whose exit code is its verdict: a reader that stops
+    early (| head -1) must not turn a failing check into exit 0."""
+    import os
+    import sys
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+    return code

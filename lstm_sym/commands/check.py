@@ -1,5 +1,5 @@
 """`lstm-sym check CELL [--impl FILE.py]`: every referee, one report."""
-from .args import add_cell, cell_of, parse_sizes, positive_float, positive_int, seed_int
+from .args import print_verdict, add_cell, cell_of, parse_sizes, positive_float, positive_int, seed_int
 
 
 def register(sub):
@@ -22,6 +22,5 @@ def register(sub):
         sizes = parse_sizes(args.sizes, 3)
         report = run_check(cell_of(args), args.impl, methods, tuple(sizes), args.batch, args.dtype,
                            args.seed, timeout=args.timeout)
-        print(report)
-        return getattr(report, "exit_code", 0 if report.passed else 1)
+        return print_verdict(str(report), report.exit_code)
     p.set_defaults(run=run)

@@ -1,5 +1,5 @@
 """`lstm-sym prove CELL`: the exact symbolic proof."""
-from .args import add_cell, cell_of, parse_sizes, seed_int
+from .args import print_verdict, add_cell, cell_of, parse_sizes, seed_int
 
 
 def register(sub):
@@ -20,6 +20,5 @@ def register(sub):
             reports = [prove(d, D, H, T, seed=args.seed, backend=args.backend)]
         else:
             reports = prove_cell(d, seed=args.seed, backend=args.backend)
-        print("\n".join(str(r) for r in reports))
-        return 0 if all(r.passed for r in reports) else 1
+        return print_verdict("\n".join(str(r) for r in reports), 0 if all(r.passed for r in reports) else 1)
     p.set_defaults(run=run)
