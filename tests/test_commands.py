@@ -168,3 +168,10 @@ def test_parameter_only_sub_expressions_are_no_false_alarm(spec):
     correct derivation)."""
     r = run("check", CELLS / spec, "--method", "graph,fd,directional")
     assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.parametrize("spec", ["relu_rnn.cell", "sru.cell", "param_only_products.cell", "greff.cell"])
+def test_bound_serves_user_cells_of_every_shape(spec, tmp_path):
+    r = run("bound", CELLS / spec, "--T", "4", "--trials", "3", "--hidden", "3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].endswith(": gradient flow") and not r.stdout.startswith(":")

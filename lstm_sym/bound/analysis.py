@@ -44,7 +44,7 @@ def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt):
                           f"seed {seed}"), rp.Para(instances)]
     blocks += rp.measurement_blocks(m, fmt) + rp.regime_para(m, fmt)
     figure = {"cell": d.cell.name, "main": m}
-    if rnn_factor(d):
+    if rnn_factor(d) and ex.rnn_names(d.cell):     # the regimes rescale the one recurrent W
         n = min(trials, PASCANU_TRIALS)
         blocks += [rp.Heading(f"Pascanu's regimes: W rescaled so that β_f β_W = ρ exactly ({n} trials, "
                               f"T = {T}, H = {hidden})"),
@@ -77,7 +77,12 @@ def _memory_blocks(d, m, inst, trials, hidden, T, scale, seed, fmt, forget_bias,
         paths = [(None, *ex.cell_state_path(d, inst, None))]
         path_heading = f"The {label} cell-state path: {path_of} with no forget gate"
     blocks = [rp.Heading(f"RNN against {label}: per-step weight-gradient terms ∇_{{W_k}}E, same inputs")]
-    blocks += rp.comparison_blocks(rnn_m, cells, fmt, d)
+    if m.log_grad is None:
+        blocks += [rp.Para(f"Skipped: {d.cell.name} has no recurrent weight matrix, so there is no per-step "
+                           "term ∇_{W_k}E of one to compare.")]
+        figure.pop("rnn", None)
+    else:
+        blocks += rp.comparison_blocks(rnn_m, cells, fmt, d)
     blocks += [rp.Heading(path_heading)]
     blocks += rp.cell_path_blocks(paths, fmt, d)
     return blocks

@@ -161,7 +161,9 @@ def _measure(derivation, inst, bounds):
     if bounds:
         steps = step_bound_logs(derivation, fw)                             # (T, N), t = 1..T
         data = np.vstack([np.zeros(fw.trials), np.cumsum(steps[::-1], axis=0)])
-    log_grad = np.array([_log_sum_sq([bw.grad_log[p][T - d][:, 0] for p in rec]) for d in range(T)])
+    # no recurrent weight (a memory fed by x alone): no per-step weight-gradient terms to compare
+    log_grad = (np.array([_log_sum_sq([bw.grad_log[p][T - d][:, 0] for p in rec]) for d in range(T)])
+                if rec else None)
     beta_bound = product = None
     rnn = rnn_factor(derivation) if bounds else None
     if rnn is not None:
@@ -260,12 +262,25 @@ def cell_state_path(derivation, inst, bias, n=32):
 
 # --- fixed cases -------------------------------------------------------------
 
+def rnn_names(cell):
+    """(W, U, b, state) of a cell shaped like the rnn (one parameter of each
+    shape, one state), whatever the names; None otherwise."""
+    by_shape = {}
+    for p, v in cell.params.items():
+        by_shape.setdefault(v.shape, []).append(p)
+    if len(cell.states) != 1 or sorted(by_shape) != [("H",), ("H", "D"), ("H", "H")] \
+            or any(len(v) != 1 for v in by_shape.values()):
+        return None
+    return by_shape["H", "H"][0], by_shape["H", "D"][0], by_shape["H",][0], cell.states[0]
+
+
 def rnn_case(derivation, W, b, h0, T, g=None):
     """One rnn instance with zero inputs: log ‖δ_{T−d}‖/‖δ_T‖, d = 0..T."""
     W = np.asarray(W, float)
     H = W.shape[0]
-    inst = Instance({"W": W[None], "U": np.zeros((1, H, 1)), "b": np.asarray(b, float)[None]},
-                    np.zeros((T, 1, 1)), {"h": np.asarray(h0, float)[None]},
+    w, u, bias, s = rnn_names(derivation.cell)
+    inst = Instance({w: W[None], u: np.zeros((1, H, 1)), bias: np.asarray(b, float)[None]},
+                    np.zeros((T, 1, 1)), {s: np.asarray(h0, float)[None]},
                     np.ones((1, H)) if g is None else np.asarray(g, float)[None])
     return measure(derivation, inst)
 
@@ -274,7 +289,8 @@ def spectral_instance(cell, act, trials, H, T, rho, seed):
     """rnn instance with ‖W‖₂ = ρ/β_f exactly, so β_f β_W = ρ (ρ: one value
     or one per trial)."""
     inst = random_instance(cell, trials, H, T, 1.0, seed)
-    W = inst.params["W"]
+    w = rnn_names(cell)[0]
+    W = inst.params[w]
     rho = np.broadcast_to(np.asarray(rho, float), (trials,))[:, None, None]
-    inst.params["W"] = rho / float(beta_f(act)[0]) * W / np.linalg.svd(W, compute_uv=False)[:, :1, None]
+    inst.params[w] = rho / float(beta_f(act)[0]) * W / np.linalg.svd(W, compute_uv=False)[:, :1, None]
     return inst

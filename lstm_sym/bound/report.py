@@ -109,7 +109,10 @@ def rnn_equations(d, st):
     act, v, W = rnn_factor(d)
     s = d.cell.states[0]
     net = dict(d.cell.equations)[_state(s, 0)].a
-    delta_net = next((dl, e) for dl, e in d.delta_defs if dl.name == net.name)
+    # δ of the pre-activation: named after it (rnn: net), or after the gate it makes (s = relu(…): δ_{s,t})
+    gate = d.cell.gates.get(net.name)
+    delta_net = next((dl, e) for dl, e in d.delta_defs
+                     if (dl.name == net.name and not dl.gate) or (dl.gate and dl.name == gate))
     (rec_l, rec_r), = d.recurrences()
     Wp = P.doprint(W)
     fp = lambda base: st.fprime.format(P.at_base(base, net))
@@ -177,7 +180,7 @@ def beta_text(act):
 def derivation_blocks(d):
     rnn = rnn_factor(d)
     eqs = rnn_equations if rnn else jacobian_equations
-    out = [Heading(f"{d.cell.title}: gradient flow"), Eqs(eqs(d, TextStyle), eqs(d, LatexStyle))]
+    out = [Heading(f"{d.cell.title or d.cell.name}: gradient flow"), Eqs(eqs(d, TextStyle), eqs(d, LatexStyle))]
     if rnn:
         beta, how = beta_text(rnn[0])
         out.append(Para(
