@@ -207,4 +207,8 @@ def test_a_user_cell_is_judged_by_its_equations_not_its_name():
     from lstm_sym.cells import load_cell
     assert torch_oracle.unsupported(copy.deepcopy(get_cell("lstm_nofg"))) is None
     user = load_cell(os.path.join(os.path.dirname(__file__), "fixtures", "cells", "mgu_user.py"))
-    assert torch_oracle.unsupported(user) == "torch.nn has no mgu_user cell"
+    why = torch_oracle.unsupported(user)
+    assert "maps only the built-in cells" in why and "mgu_user is not one of them" in why
+    renamed = copy.deepcopy(get_cell("rnn"))
+    renamed.equations = renamed.equations[:1] + [(v, e.a) for v, e in renamed.equations[1:]]   # h = net: no tanh
+    assert "not the built-in rnn cell equation for equation" in torch_oracle.unsupported(renamed)

@@ -75,13 +75,13 @@ def match_forward(module, cell, params, x, h0=None, c0=None, tol=1e-6):
         rel, step = _diff(obs, _run(_kernel(cell), params, x[:t], st), tol)
         worst = max(worst, rel)
         if step is not None and (first is None or step[0] < first[0]):
-            first = (step[0], where, "c_T (from the cache)" if step[1] else "h")
+            first = (step[0], where, f"{_last(cell)} (from the cache)" if step[1] else cell.states[0])
     if first is None:
-        with_c = " and c_T" if any(c is not None for _, c in seen) else ""
+        with_c = f" and {_last(cell)}" if any(c is not None for _, c in seen) else ""
         Ts = " and ".join(f"T = {t}" for t in sorted({t for t, _, _ in runs}))
         states = "zero and nonzero initial states" if n else "zero initial states"
         return ForwardVerdict(cell.name, True, None, None, worst, note=note,
-                              compared=f"h{with_c} within rel. {tol:g} at {Ts}, from {states}")
+                              compared=f"{cell.states[0]}{with_c} within rel. {tol:g} at {Ts}, from {states}")
     cause = None
     for text, kernel, p_of, s_of in _candidates(module, cell, params, n):
         try:
@@ -92,6 +92,11 @@ def match_forward(module, cell, params, x, h0=None, c0=None, tol=1e-6):
         except ValueError:          # a transform that does not apply to these shapes
             continue
     return ForwardVerdict(cell.name, False, first[0], cause, worst, first[1], first[2], note)
+
+
+def _last(cell):
+    """c_T, as the cell names its second state."""
+    return f"{cell.states[-1]}_T"
 
 
 def _runs(cell, n, x, h0, c0, params):

@@ -106,7 +106,14 @@ def unsupported(cell):
     name = builtin_name(cell)
     if name in GATES:
         return None
-    return LACKS.get(name) or f"torch.nn has no {getattr(cell, 'name', cell)} cell"
+    if name in LACKS:
+        return LACKS[name]
+    label = getattr(cell, "name", cell)
+    own = ", ".join(n for n in GATES)
+    if label in LACKS or label in GATES:
+        return (f"this {label} is not the built-in {label} cell equation for equation; the torch oracle maps "
+                f"only the built-in cells torch.nn expresses ({own})")
+    return f"the torch oracle maps only the built-in cells torch.nn expresses ({own}); {label} is not one of them"
 
 
 def _slots(gates):
