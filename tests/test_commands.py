@@ -175,3 +175,12 @@ def test_bound_serves_user_cells_of_every_shape(spec, tmp_path):
     r = run("bound", CELLS / spec, "--T", "4", "--trials", "3", "--hidden", "3")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].endswith(": gradient flow") and not r.stdout.startswith(":")
+
+
+def test_a_misnamed_initial_state_gradient_is_one_line_not_silently_dropped(tmp_path):
+    spec, kernel = CELLS / "greff.cell", tmp_path / "greff_kernel.py"
+    assert run("codegen", spec, "-o", kernel).returncode == 0
+    kernel.write_text(kernel.read_text().replace('"y0"', '"h0"'))
+    r = run("check", spec, "--impl", kernel, "--sizes", "2,3,3", "--method", "fd")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "'h0' but no 'y0'" in r.stderr

@@ -470,7 +470,14 @@ class Guarded:
         for name in expect:
             if name not in got and not (name[:-1] in self.cell_states and name.endswith("0")):
                 raise self._error("backward", f"it returned no gradient for {name!r}")
-        out = {}
+        stray = [k for k in dict.keys(got) if k not in expect]
+        unreturned = [s + "0" for s in self.cell_states if not dict.__contains__(got, s + "0")]
+        if stray and unreturned:
+            # "h0" for a state named y: a misnamed key, not a gradient left out on purpose
+            raise self._error("backward", f"it returned {', '.join(map(repr, stray))} but no "
+                              f"{', '.join(map(repr, unreturned))}; an initial state s_0's gradient is keyed "
+                              f"s + '0' ({', '.join(repr(s + '0') for s in self.cell_states)} for this cell)")
+        out, wide = {}, []
         for name, shape in expect.items():
             if not dict.__contains__(got, name):
                 continue
@@ -479,8 +486,11 @@ class Guarded:
             if a.shape != tuple(shape):
                 raise self._error("backward", f"gradient {name!r} has shape {a.shape}, expected {tuple(shape)}")
             if a.dtype != cache.dtype and self._strict(cache):
-                self.fault(f"backward returns {a.dtype} gradients for {cache.dtype} inputs ({name}, ...)")
+                wide.append((name, a.dtype))
             out[name] = np.array(a, copy=True)
+        if wide:
+            self.fault(f"backward returns {', '.join(sorted({str(d) for _, d in wide}))} gradients for "
+                       f"{cache.dtype} inputs: {', '.join(n for n, _ in wide)}")
         return out
 
     def _inputs_kept(self, stage, copies, ours):
