@@ -54,14 +54,27 @@ COMPLEX_SAFE = False
 DTYPE = np.float64    # init_params' default; forward and backward take both
 
 
-def sigmoid(a, out=None):
-    """σ(a) = (1 + tanh(a/2))/2: the same function as 1/(1 + e^−a), written so
-    that it never overflows (e^−a does for a < −88 in float32) and stays
-    complex-analytic."""
-    out = np.multiply(a, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
+def sigmoid(a, out=None, complement=None):
+    """σ(a) = 1/(1 + e^−a), through e = e^−|a| ∈ [0, 1], which never overflows:
+    σ(a) = 1/(1 + e) for a ≥ 0 and e/(1 + e) for a < 0, the numerator picked
+    as max(e, [a ≥ 0]) (no branch, no mask).  Each tail keeps full relative
+    precision (σ(−40) = 4.2e−18; (1 + tanh(a/2))/2 gives 0).  complement, if
+    given, receives 1 − σ(a) = σ(−a), numerator max(e, [a < 0]), as precise:
+    1 − σ read off σ(a) ≈ 1 keeps none of its digits.  out may be a itself;
+    complement must be an array of its own."""
+    step = np.greater_equal(a, 0, out=complement)    # [a ≥ 0], read before out overwrites a
+    e = np.abs(a)
+    np.negative(e, out=e)
+    with np.errstate(under="ignore"):                # e^−|a| below the smallest float is 0, rightly
+        np.exp(e, out=e)
+    out = np.maximum(e, step, out=out)               # 1 where a ≥ 0, e^a where a < 0
+    if complement is not None:
+        np.subtract(1, step, out=complement)         # [a < 0]
+        np.maximum(e, complement, out=complement)    # e^−a where a ≥ 0, 1 where a < 0
+    e += 1
+    out /= e
+    if complement is not None:
+        complement /= e
     return out
 
 
@@ -160,9 +173,11 @@ def forward(params, x, h0=None):
     W_h_stack = np.array([W_rh.T, W_zh.T])    # (2, H, H): W_rh, W_zh, transposed
     h_seq = np.empty((T + 1, B, H), dtype)    # h_seq[t] = h_t
     # gate_seq: n_t, r_t, z_t: each starts as its pre-activation
+    # complement_seq: 1 − r_t, 1 − z_t: each σ(−net), computed with its gate
     # delta_seq: δ_{n,t}, δ_{r,t}, δ_{z,t}, filled by backward()
     # r_h_prev_seq: r_t ⊙ h_{t−1}, filled by backward()
-    gate_seq, delta_seq, r_h_prev_seq = _buffers(dtype, (3, T, B, H), (3, T, B, H), (T, B, H))
+    gate_seq, complement_seq, delta_seq, r_h_prev_seq = _buffers(
+        dtype, (3, T, B, H), (2, T, B, H), (3, T, B, H), (T, B, H))
     h_seq[0] = 0 if h0 is None else h0
     x_rows = x.reshape(T * B, D)
     # net_{n,t}, net_{r,t}, net_{z,t} start as W_nx x_t, W_rx x_t, W_zx x_t + their biases, for all t: one
@@ -172,6 +187,7 @@ def forward(params, x, h0=None):
     h_proj = np.empty((2, B, H), dtype)    # this step's W_rh h_{t−1}, W_zh h_{t−1}
     for t in range(T):
         n, r, z = gate_seq[:, t]
+        one_minus_r, one_minus_z = complement_seq[:, t]
         h_prev, h = h_seq[t], h_seq[t + 1]
         np.matmul(h_prev, W_h_stack, out=h_proj)    # one GEMM
         # net_{r,t} = W_rh h_{t−1} + W_rx x_t + b_r
@@ -179,26 +195,29 @@ def forward(params, x, h0=None):
         np.add(gate_seq[1:3, t], h_proj, out=gate_seq[1:3, t])    # the x_t parts are there already
         # r_t = σ(net_{r,t})    (in place)
         # z_t = σ(net_{z,t})    (in place)
-        sigmoid(gate_seq[1:3, t], out=gate_seq[1:3, t])
+        # 1 − r_t = σ(−net_{r,t})    (with r_t, not as 1 − r_t: that keeps no digits where r_t ≈ 1)
+        # 1 − z_t = σ(−net_{z,t})
+        sigmoid(gate_seq[1:3, t], out=gate_seq[1:3, t], complement=complement_seq[0:2, t])
         # net_{n,t} = W_nh (r_t ⊙ h_{t−1}) + W_nx x_t + b_n    (W_nx x_t and its bias are there already)
         n += (r * h_prev) @ W_nh.T
         # n_t = tanh(net_{n,t})    (in place)
         np.tanh(n, out=n)
         # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}
-        np.multiply(1 - z, n, out=h)
+        np.multiply(one_minus_z, n, out=h)
         h += z * h_prev
     cache = {
-        "x": x, "h_seq": h_seq, "gate_seq": gate_seq, "delta_seq": delta_seq, "r_h_prev_seq": r_h_prev_seq}
+        "x": x, "h_seq": h_seq, "gate_seq": gate_seq, "complement_seq": complement_seq,
+        "delta_seq": delta_seq, "r_h_prev_seq": r_h_prev_seq}
     return h_seq[1:], cache
 
 
 def backward(params, dh, cache):
     """Gradients of E given dh[t] = ∂E/∂h_t for every step (T, B, H): every parameter,
     "x" (T, B, D) and "h0" (B, H)."""
-    keys = ("x", "h_seq", "gate_seq", "delta_seq", "r_h_prev_seq")
+    keys = ("x", "h_seq", "gate_seq", "complement_seq", "delta_seq", "r_h_prev_seq")
     if not isinstance(cache, dict) or any(key not in cache for key in keys):
         raise ValueError("cache is not what forward() returned")
-    x, h_seq, gate_seq, delta_seq, r_h_prev_seq = (cache[key] for key in keys)
+    x, h_seq, gate_seq, complement_seq, delta_seq, r_h_prev_seq = (cache[key] for key in keys)
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH")})
     W_rh, W_rx, b_r, W_zh, W_zx, b_z, W_nh, W_nx, b_n = (params[name] for name in PARAMS)
     W_h_stack = np.stack([W_rh, W_zh])    # (2, H, H)
@@ -206,20 +225,21 @@ def backward(params, dh, cache):
     for t in reversed(range(T)):
         n, r, z = gate_seq[:, t]
         delta_n, delta_r, delta_z = delta_seq[:, t]
+        one_minus_r, one_minus_z = complement_seq[:, t]
         h_prev, r_h_prev = h_seq[t], r_h_prev_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
         delta_h = dh[t] + delta_h_carried
         # δ_{n,t} = δh_t ⊙ (1 − z_t) ⊙ (1 − n_t²)
-        np.multiply(delta_h, 1 - z, out=delta_n)
+        np.multiply(delta_h, one_minus_z, out=delta_n)
         delta_n *= 1 - n ** 2
         # δ_{z,t} = δh_t ⊙ (h_{t−1} − n_t) ⊙ z_t ⊙ (1 − z_t)
         np.multiply(delta_h, h_prev - n, out=delta_z)
         delta_z *= z
-        delta_z *= 1 - z
+        delta_z *= one_minus_z
         # δ_{r,t} = (W_nhᵀ δ_{n,t}) ⊙ h_{t−1} ⊙ r_t ⊙ (1 − r_t)
         np.multiply(delta_n @ W_nh, h_prev, out=delta_r)
         delta_r *= r
-        delta_r *= 1 - r
+        delta_r *= one_minus_r
         # r_t ⊙ h_{t−1}, kept for the weight gradients
         np.multiply(r, h_prev, out=r_h_prev)
         # (δh carried to step t−1) = W_rhᵀ δ_{r,t} + W_zhᵀ δ_{z,t} + (W_nhᵀ δ_{n,t}) ⊙ r_t + δh_t ⊙ z_t

@@ -65,14 +65,27 @@ COMPLEX_SAFE = False
 DTYPE = np.float64    # init_params' default; forward and backward take both
 
 
-def sigmoid(a, out=None):
-    """σ(a) = (1 + tanh(a/2))/2: the same function as 1/(1 + e^−a), written so
-    that it never overflows (e^−a does for a < −88 in float32) and stays
-    complex-analytic."""
-    out = np.multiply(a, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
+def sigmoid(a, out=None, complement=None):
+    """σ(a) = 1/(1 + e^−a), through e = e^−|a| ∈ [0, 1], which never overflows:
+    σ(a) = 1/(1 + e) for a ≥ 0 and e/(1 + e) for a < 0, the numerator picked
+    as max(e, [a ≥ 0]) (no branch, no mask).  Each tail keeps full relative
+    precision (σ(−40) = 4.2e−18; (1 + tanh(a/2))/2 gives 0).  complement, if
+    given, receives 1 − σ(a) = σ(−a), numerator max(e, [a < 0]), as precise:
+    1 − σ read off σ(a) ≈ 1 keeps none of its digits.  out may be a itself;
+    complement must be an array of its own."""
+    step = np.greater_equal(a, 0, out=complement)    # [a ≥ 0], read before out overwrites a
+    e = np.abs(a)
+    np.negative(e, out=e)
+    with np.errstate(under="ignore"):                # e^−|a| below the smallest float is 0, rightly
+        np.exp(e, out=e)
+    out = np.maximum(e, step, out=out)               # 1 where a ≥ 0, e^a where a < 0
+    if complement is not None:
+        np.subtract(1, step, out=complement)         # [a < 0]
+        np.maximum(e, complement, out=complement)    # e^−a where a ≥ 0, 1 where a < 0
+    e += 1
+    out /= e
+    if complement is not None:
+        complement /= e
     return out
 
 
@@ -172,10 +185,11 @@ def forward(params, x, h0=None, c0=None):
     h_seq = np.empty((T + 1, B, H), dtype)    # h_seq[t] = h_t
     # c_seq: c_t
     # gate_seq: f_t, i_t, o_t, c̃_t: each starts as its pre-activation
+    # complement_seq: 1 − f_t, 1 − i_t, 1 − o_t: each σ(−net), computed with its gate
     # tanh_c_seq: tanh(c_t)
     # delta_seq: δ_{f,t}, δ_{i,t}, δ_{o,t}, δ_{c̃,t}, filled by backward()
-    c_seq, gate_seq, tanh_c_seq, delta_seq = _buffers(
-        dtype, (T + 1, B, H), (4, T, B, H), (T, B, H), (4, T, B, H))
+    c_seq, gate_seq, complement_seq, tanh_c_seq, delta_seq = _buffers(
+        dtype, (T + 1, B, H), (4, T, B, H), (3, T, B, H), (T, B, H), (4, T, B, H))
     h_seq[0] = 0 if h0 is None else h0
     c_seq[0] = 0 if c0 is None else c0
     x_rows = x.reshape(T * B, D)
@@ -198,7 +212,10 @@ def forward(params, x, h0=None, c0=None):
         # f_t = σ(net_{f,t})    (in place)
         # i_t = σ(net_{i,t})    (in place)
         # o_t = σ(net_{o,t})    (in place)
-        sigmoid(gate_seq[0:3, t], out=gate_seq[0:3, t])
+        # 1 − f_t = σ(−net_{f,t})    (with f_t, not as 1 − f_t: that keeps no digits where f_t ≈ 1)
+        # 1 − i_t = σ(−net_{i,t})
+        # 1 − o_t = σ(−net_{o,t})
+        sigmoid(gate_seq[0:3, t], out=gate_seq[0:3, t], complement=complement_seq[0:3, t])
         # c̃_t = tanh(net_{c̃,t})    (in place)
         np.tanh(c_tilde, out=c_tilde)
         # c_t = f_t ⊙ c_{t−1} + i_t ⊙ c̃_t
@@ -209,18 +226,18 @@ def forward(params, x, h0=None, c0=None):
         # h_t = o_t ⊙ tanh(c_t)
         np.multiply(o, tanh_c, out=h)
     cache = {
-        "x": x, "h_seq": h_seq, "c_seq": c_seq, "gate_seq": gate_seq, "tanh_c_seq": tanh_c_seq,
-        "delta_seq": delta_seq}
+        "x": x, "h_seq": h_seq, "c_seq": c_seq, "gate_seq": gate_seq, "complement_seq": complement_seq,
+        "tanh_c_seq": tanh_c_seq, "delta_seq": delta_seq}
     return h_seq[1:], cache
 
 
 def backward(params, dh, cache, dcT=None):
     """Gradients of E given dh[t] = ∂E/∂h_t for every step (T, B, H): every parameter,
     "x" (T, B, D) and "h0", "c0" (B, H).  dcT: ∂E/∂c_T given from outside (zero when omitted)."""
-    keys = ("x", "h_seq", "c_seq", "gate_seq", "tanh_c_seq", "delta_seq")
+    keys = ("x", "h_seq", "c_seq", "gate_seq", "complement_seq", "tanh_c_seq", "delta_seq")
     if not isinstance(cache, dict) or any(key not in cache for key in keys):
         raise ValueError("cache is not what forward() returned")
-    x, h_seq, c_seq, gate_seq, tanh_c_seq, delta_seq = (cache[key] for key in keys)
+    x, h_seq, c_seq, gate_seq, complement_seq, tanh_c_seq, delta_seq = (cache[key] for key in keys)
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH"), "dcT": (dcT, "BH")})
     W_fh, W_fx, b_f, W_ih, W_ix, b_i, W_ch, W_cx, b_c, W_oh, W_ox, b_o = (params[name] for name in PARAMS)
     W_h_stack = np.stack([W_fh, W_ih, W_oh, W_ch])    # (4, H, H)
@@ -230,13 +247,14 @@ def backward(params, dh, cache, dcT=None):
     for t in reversed(range(T)):
         f, i, o, c_tilde = gate_seq[:, t]
         delta_f, delta_i, delta_o, delta_c_tilde = delta_seq[:, t]
+        one_minus_f, one_minus_i, one_minus_o = complement_seq[:, t]
         tanh_c, c_prev = tanh_c_seq[t], c_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
         delta_h = dh[t] + delta_h_carried
         # δ_{o,t} = δh_t ⊙ tanh(c_t) ⊙ o_t ⊙ (1 − o_t)
         np.multiply(delta_h, tanh_c, out=delta_o)
         delta_o *= o
-        delta_o *= 1 - o
+        delta_o *= one_minus_o
         # δc_t = δh_t ⊙ o_t ⊙ (1 − tanh²(c_t)) + (δc carried from step t+1)
         delta_c = delta_h * o * (1 - tanh_c ** 2) + delta_c_carried
         # δ_{c̃,t} = δc_t ⊙ i_t ⊙ (1 − c̃_t²)
@@ -245,11 +263,11 @@ def backward(params, dh, cache, dcT=None):
         # δ_{i,t} = δc_t ⊙ c̃_t ⊙ i_t ⊙ (1 − i_t)
         np.multiply(delta_c, c_tilde, out=delta_i)
         delta_i *= i
-        delta_i *= 1 - i
+        delta_i *= one_minus_i
         # δ_{f,t} = δc_t ⊙ c_{t−1} ⊙ f_t ⊙ (1 − f_t)
         np.multiply(delta_c, c_prev, out=delta_f)
         delta_f *= f
-        delta_f *= 1 - f
+        delta_f *= one_minus_f
         # (δh carried to step t−1) = W_fhᵀ δ_{f,t} + W_ihᵀ δ_{i,t} + W_chᵀ δ_{c̃,t} + W_ohᵀ δ_{o,t}
         delta_h_carried = np.matmul(delta_seq[:, t], W_h_stack).sum(axis=0)
         # (δc carried to step t−1) = δc_t ⊙ f_t

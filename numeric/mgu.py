@@ -46,14 +46,27 @@ COMPLEX_SAFE = False
 DTYPE = np.float64    # init_params' default; forward and backward take both
 
 
-def sigmoid(a, out=None):
-    """σ(a) = (1 + tanh(a/2))/2: the same function as 1/(1 + e^−a), written so
-    that it never overflows (e^−a does for a < −88 in float32) and stays
-    complex-analytic."""
-    out = np.multiply(a, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
+def sigmoid(a, out=None, complement=None):
+    """σ(a) = 1/(1 + e^−a), through e = e^−|a| ∈ [0, 1], which never overflows:
+    σ(a) = 1/(1 + e) for a ≥ 0 and e/(1 + e) for a < 0, the numerator picked
+    as max(e, [a ≥ 0]) (no branch, no mask).  Each tail keeps full relative
+    precision (σ(−40) = 4.2e−18; (1 + tanh(a/2))/2 gives 0).  complement, if
+    given, receives 1 − σ(a) = σ(−a), numerator max(e, [a < 0]), as precise:
+    1 − σ read off σ(a) ≈ 1 keeps none of its digits.  out may be a itself;
+    complement must be an array of its own."""
+    step = np.greater_equal(a, 0, out=complement)    # [a ≥ 0], read before out overwrites a
+    e = np.abs(a)
+    np.negative(e, out=e)
+    with np.errstate(under="ignore"):                # e^−|a| below the smallest float is 0, rightly
+        np.exp(e, out=e)
+    out = np.maximum(e, step, out=out)               # 1 where a ≥ 0, e^a where a < 0
+    if complement is not None:
+        np.subtract(1, step, out=complement)         # [a < 0]
+        np.maximum(e, complement, out=complement)    # e^−a where a ≥ 0, 1 where a < 0
+    e += 1
+    out /= e
+    if complement is not None:
+        complement /= e
     return out
 
 
@@ -152,9 +165,11 @@ def forward(params, x, h0=None):
     W_h_stack = np.array([W_fh.T])    # (1, H, H): W_fh, transposed
     h_seq = np.empty((T + 1, B, H), dtype)    # h_seq[t] = h_t
     # gate_seq: n_t, f_t: each starts as its pre-activation
+    # complement_seq: 1 − f_t: each σ(−net), computed with its gate
     # delta_seq: δ_{n,t}, δ_{f,t}, filled by backward()
     # f_h_prev_seq: f_t ⊙ h_{t−1}, filled by backward()
-    gate_seq, delta_seq, f_h_prev_seq = _buffers(dtype, (2, T, B, H), (2, T, B, H), (T, B, H))
+    gate_seq, complement_seq, delta_seq, f_h_prev_seq = _buffers(
+        dtype, (2, T, B, H), (1, T, B, H), (2, T, B, H), (T, B, H))
     h_seq[0] = 0 if h0 is None else h0
     x_rows = x.reshape(T * B, D)
     # net_{n,t}, net_{f,t} start as W_nx x_t, W_fx x_t + their biases, for all t: one GEMM per gate
@@ -163,37 +178,41 @@ def forward(params, x, h0=None):
     h_proj = np.empty((1, B, H), dtype)    # this step's W_fh h_{t−1}
     for t in range(T):
         n, f = gate_seq[:, t]
+        one_minus_f, = complement_seq[:, t]
         h_prev, h = h_seq[t], h_seq[t + 1]
         np.matmul(h_prev, W_h_stack, out=h_proj)    # one GEMM
         # net_{f,t} = W_fh h_{t−1} + W_fx x_t + b_f
         f += h_proj[0]    # the x_t part is there already
         # f_t = σ(net_{f,t})    (in place)
-        sigmoid(f, out=f)
+        # 1 − f_t = σ(−net_{f,t})    (with f_t, not as 1 − f_t: that keeps no digits where f_t ≈ 1)
+        sigmoid(f, out=f, complement=one_minus_f)
         # net_{n,t} = W_nh (f_t ⊙ h_{t−1}) + W_nx x_t + b_n    (W_nx x_t and its bias are there already)
         n += (f * h_prev) @ W_nh.T
         # n_t = tanh(net_{n,t})    (in place)
         np.tanh(n, out=n)
         # h_t = (1 − f_t) ⊙ h_{t−1} + f_t ⊙ n_t
-        np.multiply(1 - f, h_prev, out=h)
+        np.multiply(one_minus_f, h_prev, out=h)
         h += f * n
     cache = {
-        "x": x, "h_seq": h_seq, "gate_seq": gate_seq, "delta_seq": delta_seq, "f_h_prev_seq": f_h_prev_seq}
+        "x": x, "h_seq": h_seq, "gate_seq": gate_seq, "complement_seq": complement_seq,
+        "delta_seq": delta_seq, "f_h_prev_seq": f_h_prev_seq}
     return h_seq[1:], cache
 
 
 def backward(params, dh, cache):
     """Gradients of E given dh[t] = ∂E/∂h_t for every step (T, B, H): every parameter,
     "x" (T, B, D) and "h0" (B, H)."""
-    keys = ("x", "h_seq", "gate_seq", "delta_seq", "f_h_prev_seq")
+    keys = ("x", "h_seq", "gate_seq", "complement_seq", "delta_seq", "f_h_prev_seq")
     if not isinstance(cache, dict) or any(key not in cache for key in keys):
         raise ValueError("cache is not what forward() returned")
-    x, h_seq, gate_seq, delta_seq, f_h_prev_seq = (cache[key] for key in keys)
+    x, h_seq, gate_seq, complement_seq, delta_seq, f_h_prev_seq = (cache[key] for key in keys)
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH")})
     W_fh, W_fx, b_f, W_nh, W_nx, b_n = (params[name] for name in PARAMS)
     delta_h_carried = np.zeros((B, H), dtype)    # what step t+1 hands back to h_t; after step T: nothing
     for t in reversed(range(T)):
         n, f = gate_seq[:, t]
         delta_n, delta_f = delta_seq[:, t]
+        one_minus_f, = complement_seq[:, t]
         h_prev, f_h_prev = h_seq[t], f_h_prev_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
         delta_h = dh[t] + delta_h_carried
@@ -202,13 +221,13 @@ def backward(params, dh, cache):
         delta_n *= 1 - n ** 2
         # δ_{f,t} = ((W_nhᵀ δ_{n,t}) ⊙ h_{t−1} + δh_t ⊙ n_t − δh_t ⊙ h_{t−1}) ⊙ f_t ⊙ (1 − f_t)
         np.multiply((delta_n @ W_nh) * h_prev + delta_h * n - delta_h * h_prev, f, out=delta_f)
-        delta_f *= 1 - f
+        delta_f *= one_minus_f
         # f_t ⊙ h_{t−1}, kept for the weight gradients
         np.multiply(f, h_prev, out=f_h_prev)
         # (δh carried to step t−1) = W_fhᵀ δ_{f,t} + (W_nhᵀ δ_{n,t}) ⊙ f_t + δh_t ⊙ (1 − f_t)
         delta_h_carried = delta_f @ W_fh
         delta_h_carried += (delta_n @ W_nh) * f
-        delta_h_carried += delta_h * (1 - f)
+        delta_h_carried += delta_h * one_minus_f
     grads = {}
     delta_rows = delta_seq.reshape(2, T * B, H)
     h_rows = h_seq[:T].reshape(T * B, H)

@@ -259,7 +259,7 @@ def test_float32_runs_in_float32_and_agrees_with_float64(name):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_no_overflow_warning_for_huge_preactivations(name, dtype):
-    """σ written through tanh never overflows; 1/(1 + e^−a) would at a = −1e4."""
+    """σ written through e^−|a| never overflows; 1/(1 + e^−a) would at a = −1e4."""
     kernel = compile_kernel(name)
     params, x, init, G, Gc = instance(kernel, 3, 4, 3, 2, dtype=dtype)
     x = (1e4 * np.sign(x)).astype(dtype)
@@ -275,8 +275,9 @@ def test_no_overflow_warning_for_huge_preactivations(name, dtype):
 
 @pytest.mark.parametrize("dtype, ulp", [(np.float64, 2.3e-16), (np.float32, 1.3e-7)])
 def test_sigmoid_helper_is_exact_to_an_ulp_of_one_and_saturates(dtype, ulp):
-    """(1 + tanh(a/2))/2 is within an ulp of 1 of σ everywhere (its relative
-    accuracy near 0 is that of 1 − tanh, the price of never overflowing)."""
+    """The helper is within an ulp of 1 of σ everywhere and saturates to exactly
+    0 and 1 (its relative accuracy on both tails, and that of 1 − σ, is
+    tests/test_sigmoid_precision.py's)."""
     kernel = compile_kernel("lstm")
     a = np.concatenate([np.linspace(-60, 60, 2001), [-1e4, 1e4]]).astype(dtype)
     with np.errstate(over="raise", invalid="raise", divide="raise"):

@@ -30,8 +30,8 @@ MUTATIONS = [
      'grads["b_f"] = delta_sums[0]',
      'grads["b_f"] = delta_sums[1]'),
     ("sign flip",
-     "delta_f *= 1 - f",
-     "delta_f *= f - 1"),
+     "delta_f *= one_minus_f",
+     "delta_f *= -one_minus_f"),
     ("one time step skipped",
      "        delta_f, delta_i, delta_o, delta_c_tilde = delta_seq[:, t]\n",
      "        if t == 1:\n            delta_seq[:, t] = 0\n            continue\n"
@@ -62,7 +62,7 @@ def test_injected_bug_is_caught(kind, old, new):
 
 
 def test_the_unmutated_kernel_passes_the_same_check():
-    module = mutant(emit("lstm"), "delta_f *= 1 - f", "delta_f *= 1 - f")
+    module = mutant(emit("lstm"), "delta_f *= one_minus_f", "delta_f *= one_minus_f")
     rows = check_numeric(module, make_problem(module, 3, 4, 5, 2), ["central", "directional"])
     assert all(r.ok for r in rows)
 

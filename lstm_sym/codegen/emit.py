@@ -19,7 +19,7 @@ from ..derive import Derivation, derive
 from ..ir import Act, Add, Delta, Expr, Had, MatVec, Neg, OneMinus, Pow, Scale, Var, shape_of, transform
 from ..printing.text import TextPrinter
 from . import runtime
-from .plan import make_plan, nodes, runs, terms
+from .plan import make_plan, nodes, precise_sigmoid, runs, sigmoid_complement, terms
 
 # Python's precedence, loosest first
 ADD, NEG, MUL, POW, ATOM = 10, 15, 20, 30, 50
@@ -112,6 +112,9 @@ class NumpyPrinter(Printer):
         return " * ".join(self.paren(f, MUL + 1) for f in e.factors)
 
     def _print_OneMinus(self, e):
+        if sigmoid_complement(e) and not self.em.complex_safe:
+            # 1 − σ(u) = σ(−u): no digits lost where σ(u) ≈ 1
+            return self.em.act(e.a.fn, "-" + self.paren(e.a.a, MUL + 1))
         return "1 - " + self.paren(e.a, MUL)
 
     def _print_Pow(self, e):
@@ -195,7 +198,7 @@ class Emitter:
 
     def __init__(self, derivation, complex_safe=False, dtype="float64"):
         self.d = derivation
-        self.plan = make_plan(derivation)
+        self.plan = make_plan(derivation, precise=not complex_safe)
         self.complex_safe = complex_safe
         self.dtype = dtype
         self.printer = NumpyPrinter(self)
@@ -242,8 +245,22 @@ class Emitter:
             raise ValueError(f"codegen: the backward pass reads {v.name}_t, which is not kept")
         return self.L(v.name)
 
-    def act(self, fn, arg, out=None):
-        tail = f", out={out}" if out else ""
+    def one_minus(self, gate):
+        """The local holding 1 − g_t for a sigmoid gate g (kept beside g_t)."""
+        k = self.plan.complements[gate]
+        name = self.L(("one_minus", gate))
+        return self.bind(name, f"complement_seq[{k}, t]" if k is not None else
+                         f"{self.L(('one_minus_seq', gate))}[t]")
+
+    def complement(self, n):
+        """1 − g_t of a sigmoid gate g, as the complement kept beside g_t; else None."""
+        if (isinstance(n, OneMinus) and isinstance(n.a, Var) and n.a.time == 0
+                and n.a.name in self.plan.complements):
+            return Ref(self.one_minus(n.a.name))
+        return None
+
+    def act(self, fn, arg, out=None, complement=None):
+        tail = (f", out={out}" if out else "") + (f", complement={complement}" if complement else "")
         if fn.name == "tanh":
             return f"np.tanh({arg}{tail})"
         return f"{self.plan.helpers[fn.name]}({arg}{tail})"
@@ -274,6 +291,8 @@ class Emitter:
             else:
                 lines = [f"np.add({c(first)}, {c(second)}, out={target})"]
             return lines + self.accumulate(target, rest)
+        if isinstance(e, OneMinus) and sigmoid_complement(e) and not self.complex_safe:
+            return [self.act(e.a.fn, "-" + self.printer.paren(e.a.a, MUL + 1), out=target)]    # σ(−u)
         if isinstance(e, OneMinus):
             return [f"np.subtract(1, {c(e.a)}, out={target})"]
         if isinstance(e, Neg):
@@ -381,6 +400,15 @@ class Emitter:
             block.append(("gate_seq", f"({G}, T, B, H)", ", ".join(self.tp.doprint(Var(g.out, "inter", ("H",), 0))
                                                                    for g in p.stacked_gates)
                           + (": each starts as its pre-activation" if p.in_place else "")))
+        kept = self.kept_complements()
+        if kept:
+            block.append(("complement_seq", f"({len(kept)}, T, B, H)",
+                          ", ".join(self.tp.doprint(OneMinus(Var(g, "inter", ("H",), 0))) for g in kept)
+                          + ": each σ(−net), computed with its gate"))
+        for g, k in p.complements.items():
+            if k is None:
+                block.append((self.L(("one_minus_seq", g)), "(T, B, H)",
+                              self.tp.doprint(OneMinus(Var(g, "inter", ("H",), 0))) + ", as σ(−net)"))
         if not p.in_place and gates:
             block.append(("net_seq", f"({len(gates)}, T, B, H)", "the pre-activations"))
         if p.x_extra:
@@ -506,31 +534,46 @@ class Emitter:
                 lines.append(f"np.add({target}, {h}, out={target})    # the x_t parts are there already")
         return lines
 
+    def kept_complements(self):
+        """The stacked sigmoid gates whose 1 − g_t is kept, in complement_seq order."""
+        slots = {g: k for g, k in self.plan.complements.items() if k is not None}
+        return sorted(slots, key=slots.get)
+
     def activations(self, level):
         p = self.plan
+        comp = p.complements
         lines, groups = [], []
         for k, g in enumerate(p.gates):
             if g.level != level:
                 continue
             last = groups[-1][-1] if groups else None
             if last is not None and not g.is_state and not p.gates[last].is_state and \
-                    p.gates[last].fn == g.fn and last == k - 1:
+                    p.gates[last].fn == g.fn and last == k - 1 and (g.out in comp) == (p.gates[last].out in comp):
                 groups[-1].append(k)
             else:
                 groups.append([k])
         for run in groups:
-            first = p.gates[run[0]]
+            first, final = p.gates[run[0]], p.gates[run[-1]]
             for k in run:
                 g = p.gates[k]
                 lines.append(self.comment(Var(g.out, "inter", ("H",), 0), p.exprs[g.out],
                                           "    (in place)" if p.in_place else ""))
+            kept = [p.gates[k] for k in run if p.gates[k].out in comp]
+            for j, g in enumerate(kept):
+                out = self.tp.doprint(Var(g.out, "inter", ("H",), 0))
+                lines.append(self.comment(OneMinus(Var(g.out, "inter", ("H",), 0)),
+                                          Act(g.fn, Neg(Var(g.net, "inter", ("H",), 0))),
+                                          f"    (with {out}, not as 1 − {out}: that keeps no digits where {out} ≈ 1)"
+                                          if j == 0 else ""))
             if len(run) > 1:
                 target = f"gate_seq[{run[0]}:{run[-1] + 1}, t]"
                 source = target if p.in_place else f"net_seq[{run[0]}:{run[-1] + 1}, t]"
-                lines.append(self.act(first.fn, source, out=target))
+                complement = f"complement_seq[{comp[first.out]}:{comp[final.out] + 1}, t]" if kept else None
+                lines.append(self.act(first.fn, source, out=target, complement=complement))
             else:
                 target = self.var(Var(first.out, "state" if first.is_state else "inter", ("H",), 0))
-                lines.append(self.act(first.fn, self.net_target(run[0]), out=target))
+                lines.append(self.act(first.fn, self.net_target(run[0]), out=target,
+                                      complement=self.one_minus(first.out) if kept else None))
         return lines
 
     def lower(self, e):
@@ -544,6 +587,7 @@ class Emitter:
         for n, name in p.cached.items():
             if n in mapping and any(isinstance(m, Ref) and m.code == name for m in nodes(e)):
                 self.bind(name, f"{self.L(name + '_seq')}[t]")
+        e = transform(e, self.complement)
 
         def project(n):
             if isinstance(n, MatVec) and isinstance(n.W, Var) and not n.transpose:
@@ -562,8 +606,20 @@ class Emitter:
         e = p.exprs[name]
         lines = []
         inside = [n for n in nodes(e) if n in p.cached and n not in self.materialized]
+        inside += [OneMinus(n) for n in nodes(e) if OneMinus(n) in p.cached and OneMinus(n) not in self.materialized]
         for n in sorted(set(inside), key=lambda n: sum(1 for _ in nodes(n))):
+            if n in self.materialized:
+                continue
             target = self.bind(p.cached[n], f"{self.L(p.cached[n] + '_seq')}[t]")
+            pair = OneMinus(n)
+            if isinstance(n, Act) and precise_sigmoid(n.fn) and pair in p.cached and not self.complex_safe:
+                # σ(u) and 1 − σ(u) = σ(−u) in one call, both to full relative precision
+                other = self.bind(p.cached[pair], f"{self.L(p.cached[pair] + '_seq')}[t]")
+                lines.append(f"# {self.tp.doprint(n)} and {self.tp.doprint(pair)} = "
+                             f"{self.tp.doprint(Act(n.fn, Neg(n.a)))}, kept for the backward pass")
+                lines.append(self.act(n.fn, self.code(self.lower(n.a)), out=target, complement=other))
+                self.materialized.update((n, pair))
+                continue
             lines.append(f"# {self.tp.doprint(n)}, kept for the backward pass")
             lines += self.assign(target, self.lower(n))
             self.materialized.add(n)
@@ -591,7 +647,8 @@ class Emitter:
         lines = []
         stacked = {"gate_seq": [self.L(g.out) for g in self.plan.stacked_gates],
                    "net_seq": [self.L(g.net) for g in self.plan.gates],
-                   "delta_seq": list(self.plan.stored_names)}
+                   "delta_seq": list(self.plan.stored_names),
+                   "complement_seq": [self.L(("one_minus", g)) for g in self.kept_complements()]}
         for base, names in stacked.items():
             if any(code.startswith(base + "[") for code in self.bound.values()):
                 lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {base}[:, t]")

@@ -14,7 +14,11 @@ Everything here is read off the cell's equations and its derivation:
   (δ_{g,t}, δ_{n,t} ⊙ r_t, ...), kept for all t in delta_seq (S, T, B, H) so
   that each group's weight gradients are one GEMM after the backward loop;
 - cached values: forward subexpressions the backward pass reads again
-  (tanh(c_t), W_nh h_{t−1} + b_nh), kept from the forward pass.
+  (tanh(c_t), W_nh h_{t−1} + b_nh), kept from the forward pass;
+- complements: 1 − g_t for a sigmoid gate g wherever the derivation reads it
+  (σ′ = g_t ⊙ (1 − g_t), (1 − z_t) ⊙ n_t), kept beside g_t in complement_seq
+  and computed with it as σ(−net_g): 1 − g_t subtracted from g_t ≈ 1 would
+  keep none of its digits.  The complex-safe variant reads 1 − g_t as written.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
+from .. import activations
 from ..ir import (Act, Add, Delta, Had, Map, MatVec, Neg, OneMinus, Outer, Pow,
                   TimeSum, Var, leaves)
 
@@ -37,6 +42,17 @@ def nodes(e):
 def forward_only(e):
     """True if e reads only forward values (no delta, no loss term, no carry)."""
     return all(isinstance(leaf, Var) for leaf in leaves(e))
+
+
+def precise_sigmoid(fn):
+    """True for the built-in σ, whose generated helper also gives 1 − σ = σ(−a)."""
+    builtin = activations.BUILTIN.get(fn.name)
+    return fn.name == "sigmoid" and builtin is not None and builtin.expr == fn.expr
+
+
+def sigmoid_complement(e):
+    """True if e is 1 − σ(u) for the built-in σ."""
+    return isinstance(e, OneMinus) and isinstance(e.a, Act) and precise_sigmoid(e.a.fn)
 
 
 def terms(e):
@@ -95,7 +111,7 @@ RESERVED = {
     "np", "t", "T", "B", "D", "H", "x", "dh", "params", "cache", "grads", "dtype",
     "forward", "backward", "init_params", "CELL", "PARAMS", "STATES", "GATES",
     "COMPLEX_SAFE", "DTYPE", "gate_seq", "net_seq", "delta_seq", "delta_rows", "delta_sums",
-    "dx", "dW", "x_rows", "keys",
+    "dx", "dW", "x_rows", "keys", "complement_seq",
 }
 
 
@@ -172,6 +188,8 @@ class Plan:
     helpers: dict = field(default_factory=dict)   # activation name -> helper function name
     maps: dict = field(default_factory=dict)      # (scalar expr, its variable) -> helper name
     acts: dict = field(default_factory=dict)      # activation name -> Activation
+    complements: dict = field(default_factory=dict)   # sigmoid gate -> its slot in complement_seq
+    #                                                   (None: a state, with a buffer of its own)
 
     @property
     def gate_index(self):
@@ -214,7 +232,9 @@ def _product(cell, t):
     return None
 
 
-def make_plan(derivation):
+def make_plan(derivation, precise=True):
+    """precise: σ's tails at full relative precision (1 − σ kept as σ(−a)); False for
+    the complex-safe variant, which reads 1 − σ off σ as the derivation writes it."""
     d = derivation
     cell = d.cell
     exprs = {v.name: e for v, e in cell.equations}
@@ -336,6 +356,9 @@ def make_plan(derivation):
             if e in forward_nodes and any(isinstance(n, (Act, MatVec)) for n in nodes(e)):
                 cached.setdefault(e, None)
                 return
+            if precise and sigmoid_complement(e) and e.a in forward_nodes:
+                cached.setdefault(e, None)      # 1 − σ(u), kept beside σ(u) and computed with it
+                return
         if isinstance(e, Var):
             read_vars.add(e)
             return
@@ -420,8 +443,17 @@ def make_plan(derivation):
                 text = "_".join(identifier(text).replace("_", " ").split())
                 maps[n.expr, n.x] = names.take(f"{fn.name}_derivative" if fn else
                                                ("elementwise_" + text if len(text) <= 24 else "elementwise"))
+    # -- complements: 1 − g_t of a sigmoid gate, read anywhere ------------------------
+    read_complement = {n.a.name for e in everything for n in nodes(e)
+                       if isinstance(n, OneMinus) and isinstance(n.a, Var) and n.a.time == 0}
+    complements, slot = {}, 0
+    for g in gates:
+        if precise and precise_sigmoid(g.fn) and g.out in read_complement:
+            complements[g.out] = None if g.is_state else slot
+            slot += 0 if g.is_state else 1
     plan = Plan(cell, d, exprs, gates, in_place, groups, x_extra, folded, net_runs, schedule,
-                cached, cached_vars, stored, [], x_read_back, right, grad_terms, names, {}, helpers, maps, acts)
+                cached, cached_vars, stored, [], x_read_back, right, grad_terms, names, {}, helpers, maps, acts,
+                complements)
     local = plan.local
     for p in cell.params:
         local[p] = names.take(p)
@@ -433,6 +465,10 @@ def make_plan(derivation):
         local[f"delta_{s}_carried"] = names.take(f"delta_{s}_carried")
     for v in cached_vars:
         local[v + "_seq"] = names.take(v + "_seq")
+    for g, k in complements.items():
+        local["one_minus", g] = names.take("one_minus_" + g)
+        if k is None:
+            local["one_minus_seq", g] = names.take(f"one_minus_{g}_seq")
     for node in list(cached):
         cached[node] = names.take(expr_name(node))
         local[cached[node] + "_seq"] = names.take(cached[node] + "_seq")
