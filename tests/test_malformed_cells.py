@@ -111,3 +111,21 @@ def test_codegen_refuses_names_that_clash_with_its_buffers():
     cell.let("h", tanh(W @ cell.prev("h") + U @ cell.input("x") + b))
     with pytest.raises(ValueError, match="h_seq would clash"):
         emit(cell)
+
+
+def test_codegen_refuses_a_parameter_named_like_a_kernel_argument():
+    from lstm_sym.codegen import emit
+    cell = Cell("argclash", states=("h",))
+    W, U, b = cell.param("W", "H", "H"), cell.param("U", "H", "D"), cell.param("h0", "H")
+    cell.let("h", tanh(W @ cell.prev("h") + U @ cell.input("x") + b))
+    with pytest.raises(ValueError, match="h0 would clash with a name the kernel uses"):
+        emit(cell)
+
+
+def test_a_name_python_uses_is_renamed_in_the_kernel_not_broken():
+    import pathlib
+
+    from lstm_sym.cells import load_cell
+    from lstm_sym.verify.check import run_check
+    cell = load_cell(str(pathlib.Path(__file__).parent / "fixtures" / "cells" / "builtin_name.cell"))
+    assert run_check(cell, methods=("fd", "graph"), sizes=(2, 3, 3)).exit_code == 0

@@ -907,8 +907,9 @@ def _refuse_clashing_names(cell):
     W_x_stack, ...): a cell name of that form would share a variable."""
     names = set(cell.params) | {v.name for v, _ in cell.equations} | set(cell.states) | {cell.x}
     derived = ("_seq", "_prev", "_carried", "_rows", "_stack", "_proj")
-    bad = sorted(n for n in names if n.startswith("delta_")
+    arguments = {s + "0" for s in cell.states} | {"params", "cache", "dh", "dcT", "grads"}
+    bad = sorted(n for n in names if n.startswith("delta_") or n in arguments - {cell.x}
                  or any(n == m + tail for m in names | {"W_x", "W_h", "x"} for tail in derived))
     if bad:
-        raise ValueError(f"cell {cell.name}: {', '.join(bad)} would clash with a buffer the kernel "
-                         "names after the cell's variables (…_seq, …_prev, delta_…); rename it")
+        raise ValueError(f"cell {cell.name}: {', '.join(bad)} would clash with a name the kernel uses "
+                         "(its arguments params, cache, dh, dcT, h0, ...; buffers …_seq, …_prev, delta_…); rename it")

@@ -22,6 +22,8 @@ Everything here is read off the cell's equations and its derivation:
 """
 from __future__ import annotations
 
+import builtins
+
 import keyword
 from dataclasses import dataclass, field
 
@@ -425,7 +427,8 @@ def make_plan(derivation, precise=True):
                 schedule.append(("eq", v.name))
 
     # -- names: helpers first, then the cell's own names, so that they read as printed
-    names = Names(RESERVED)
+    # the generated code's own names, Python's builtins and the functions' arguments (h0, c0, dcT)
+    names = Names(RESERVED | set(dir(builtins)) | {s + "0" for s in cell.states} | {"dcT"})
     everything = [e for _, e in cell.equations] + backward_exprs
     acts = {}
     for e in everything:
