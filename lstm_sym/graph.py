@@ -131,8 +131,11 @@ def _as_cell(cell):
 
 # --- vector-level graph ---------------------------------------------------------
 
-def unroll(cell, T):
-    """The DAG of `cell` unrolled over T steps (vector level)."""
+def unroll(cell, T, progress=None):
+    """The DAG of `cell` unrolled over T steps (vector level).  What it costs
+    (time and memory grow linearly in T: ~55 kB a step for the lstm) is
+    estimated by lstm_sym.cost.graph_cost; progress(what, done, total, unit)
+    hears the steps as they are built."""
     import networkx as nx
     cell = _as_cell(cell).check()
     if not isinstance(T, int) or T < 1:
@@ -144,7 +147,10 @@ def unroll(cell, T):
         g.add_node(f"{s}_0", kind="state", shape="H", step=0, label=f"{s}_0")
     for t in range(1, T + 1):
         g.add_node(f"{cell.x}_{t}", kind="input", shape="D", step=t, label=f"{cell.x}_{t}")
+    every = max(1, T // 100)
     for n in _walk(cell, T):
+        if progress is not None and n.step % every == 0 and n.id == f"{cell.states[0]}_{n.step}":
+            progress("graph: unrolling", n.step, T, "steps")
         g.add_node(n.id, kind=n.kind, op=n.op, shape=n.size, step=n.step, label=n.id)
         for k, src in enumerate(n.operands):
             attrs = {"op": n.op}

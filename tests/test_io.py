@@ -105,7 +105,7 @@ def test_write_all_is_all_or_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize("sig, code, says", [(signal.SIGINT, 130, b"interrupted"),
                                               (signal.SIGTERM, 143, b"terminated")])
 def test_signals_end_a_long_command_with_one_line(sig, code, says):
-    p = subprocess.Popen([sys.executable, "-m", "lstm_sym", "bound", "rnn", "--trials", "100000", "--T", "200"],
+    p = subprocess.Popen([sys.executable, "-m", "lstm_sym", "bound", "rnn", "--trials", "20000", "--T", "200"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": ROOT})
     time.sleep(2.0)

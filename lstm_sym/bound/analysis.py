@@ -18,19 +18,27 @@ INSTANCES = ("Random instances: W = s·G/√H (every recurrent weight; G standar
              "so at t−k = T−1 it sits on another scale (the jump at the end of the plot); read trends from k ≥ 2.")
 
 
-def analyse(cell, activation="tanh", T=50, trials=1000, hidden=64, scale=1.0, seed=0, fmt=rp.plain):
+def analyse(cell, activation="tanh", T=50, trials=1000, hidden=64, scale=1.0, seed=0, fmt=rp.plain,
+            progress=None):
     """(blocks, figure data) for one cell: what the command prints.  Trials
-    that overflow float64 (huge --scale) are counted, not warned about."""
+    that overflow float64 (huge --scale) are counted, not warned about.
+    What it costs is estimated by lstm_sym.cost.bound_cost; progress(what,
+    done, total, unit) hears each stage begin."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _analyse(cell, activation, T, trials, hidden, scale, seed, fmt)
+        return _analyse(cell, activation, T, trials, hidden, scale, seed, fmt, progress)
 
 
-def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt):
+def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt, progress=None):
     from ..activations import BUILTIN
     from ..cells import builtin_name, load_cell
     cell = load_cell(cell)
     d = derive(rnn_cell(BUILTIN[activation]) if builtin_name(cell) == "rnn" else cell)
+    memory, _, forget_bias = ex.memory_roles(d.cell)
+    pascanu = bool(rnn_factor(d) and ex.rnn_names(d.cell))
+    stages = 1 + pascanu + (memory is not None)
+    tell = (lambda k, what: progress(f"bound: {what}", k, stages, "stages")) if progress else (lambda k, what: None)
     blocks = rp.derivation_blocks(d)
+    tell(1, f"measuring {trials} trials of T = {T}, H = {hidden}")
     inst = ex.random_instance(d.cell, trials, hidden, T, scale, seed)
     m = ex.measure(d, inst)
     initial = [f"{s}_0" for s in d.cell.states]
@@ -44,13 +52,14 @@ def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt):
                           f"seed {seed}"), rp.Para(instances)]
     blocks += rp.measurement_blocks(m, fmt) + rp.regime_para(m, fmt)
     figure = {"cell": d.cell.name, "main": m}
-    if rnn_factor(d) and ex.rnn_names(d.cell):     # the regimes rescale the one recurrent W
+    if pascanu:                                    # the regimes rescale the one recurrent W
         n = min(trials, PASCANU_TRIALS)
+        tell(2, f"Pascanu's regimes ({n} trials × 4)")
         blocks += [rp.Heading(f"Pascanu's regimes: W rescaled so that β_f β_W = ρ exactly ({n} trials, "
                               f"T = {T}, H = {hidden})"),
                    rp.pascanu_table(d, n, hidden, T, seed, fmt=fmt), rp.nilpotent_para(d, fmt)]
-    memory, _, forget_bias = ex.memory_roles(d.cell)
     if memory is not None:
+        tell(stages, "the rnn beside it and the memory path")
         blocks += _memory_blocks(d, m, inst, trials, hidden, T, scale, seed, fmt, forget_bias, figure,
                                  "LSTM" if builtin_name(cell) == "lstm" else d.cell.name)
     return blocks, figure

@@ -44,15 +44,21 @@ def main(argv=None):
             signal.signal(signal.SIGTERM, old)
 
 
-def _main(argv):
+def _parser():
     parser = Parser(prog="lstm-sym", description="Symbolic BPTT for recurrent cells.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in _commands():
         command.register(sub)
+    return parser
+
+
+def _main(argv):
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        # building the parser imports the engines (SymPy: a few tenths of a second);
+        # an interrupt then is one line like any other
+        args = _parser().parse_args(argv)
         return args.run(args)
     except (UsageError, ValueError) as e:
         return _fail(e, debug)

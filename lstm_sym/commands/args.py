@@ -85,3 +85,17 @@ def print_verdict(text, code):
         except (OSError, ValueError, AttributeError):
             pass
     return code
+
+
+def add_limits(p, what="the run"):
+    """--no-limit and --progress, the same on every command that can run long."""
+    p.add_argument("--no-limit", action="store_true",
+                   help=f"run even when {what} is estimated to take over 10 minutes or more memory than is free")
+    p.add_argument("--progress", action="store_true",
+                   help="report progress on stderr (shown anyway on a terminal after 2 s)")
+
+
+def progress_of(args):
+    """The Progress line of a command (a context manager that erases it at the end)."""
+    from ..progress import Progress
+    return Progress(force=getattr(args, "progress", False))

@@ -13,6 +13,8 @@ def register(sub):
     p.add_argument("--repeat", type=positive_int, default=7, help="timed runs of each (at least 7)")
     p.add_argument("--threads", type=positive_int, default=2, help="torch's threads")
     p.add_argument("--no-torch", action="store_true", help="leave torch out even when it imports")
+    p.add_argument("--no-limit", action="store_true",
+                   help="run even when the benchmark is estimated to take over 10 minutes or more memory than is free")
 
     def run(args):
         import numpy as np
@@ -23,6 +25,11 @@ def register(sub):
             raise UsageError(f"--repeat {args.repeat}: medians need at least 7 timed runs")
         sizes = [tuple(parse_sizes(s, 4)) for s in args.sizes] if args.sizes else list(DEFAULT_SIZES)
         cell = cell_of(args)
+        if not args.no_limit:
+            from .. import cost
+            shown = " ".join(",".join(map(str, s)) for s in sizes)
+            cost.refuse(f"bench {cell.name} --sizes {shown} --repeat {args.repeat}",
+                        cost.bench_cost(cell, sizes, args.repeat, not args.no_torch), "smaller --sizes or --repeat")
         kernel = compile_kernel(cell)
         B, D, H, T = min(sizes, key=lambda s: s[0] * s[1] * s[2] * s[3])
         checks = compare(cell, kernel, B, D, H, T)

@@ -1,7 +1,7 @@
 """`lstm-sym bound CELL`: the gradient-flow bound, derived and measured."""
 import sys
 
-from .args import UsageError, add_cell, cell_of, positive_float, positive_int, seed_int
+from .args import UsageError, add_cell, add_limits, cell_of, positive_float, positive_int, progress_of, seed_int
 
 
 def register(sub):
@@ -17,6 +17,7 @@ def register(sub):
     p.add_argument("--format", choices=("text", "latex"), default="text")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="also draw a PNG (needs matplotlib)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    add_limits(p, "the measurement")
 
     def run(args):
         from ..bound import report as rp
@@ -28,10 +29,23 @@ def register(sub):
             raise UsageError(f"--activation applies to the rnn only, not {cell.name}")
         if args.plot is not None:
             check_plot_path(args.plot, args.force)
-        blocks, figure = analyse(cell, args.activation or "tanh", args.T, args.trials, args.hidden,
-                                 args.scale, args.seed)
+        if not args.no_limit:
+            _refuse_if_too_big(cell, args)
+        with progress_of(args) as progress:
+            blocks, figure = analyse(cell, args.activation or "tanh", args.T, args.trials, args.hidden,
+                                     args.scale, args.seed, progress=progress)
         if args.plot is not None:
             write_plot(figure, args.plot)
         sys.stdout.write(rp.render(blocks, args.format))
         return 0
     p.set_defaults(run=run)
+
+
+def _refuse_if_too_big(cell, args):
+    from .. import cost
+    est = lambda trials=args.trials, T=args.T, H=args.hidden: cost.bound_cost(cell, T, trials, H)
+    fits = [f"--{flag} {n}" for flag, n in (("trials", cost.largest(lambda n: est(trials=n), args.trials)),
+                                          ("T", cost.largest(lambda n: est(T=n), args.T)),
+                                          ("hidden", cost.largest(lambda n: est(H=n), args.hidden))) if n]
+    cost.refuse(f"bound {cell.name} with --trials {args.trials}, --T {args.T}, --hidden {args.hidden}", est(),
+                f"{' or '.join(fits)} fits (the others as given)" if fits else "smaller --trials, --T and --hidden")

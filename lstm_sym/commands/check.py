@@ -1,5 +1,8 @@
 """`lstm-sym check CELL [--impl FILE.py]`: every referee, one report."""
-from .args import print_verdict, add_cell, cell_of, parse_sizes, positive_float, positive_int, seed_int
+import sys
+
+from .args import (add_cell, add_limits, cell_of, parse_sizes, positive_float, positive_int, print_verdict,
+                   progress_of, seed_int)
 
 
 def register(sub):
@@ -7,20 +10,26 @@ def register(sub):
     add_cell(p)
     p.add_argument("--impl", default=None, help="your module: PARAMS, forward, backward (see README)")
     p.add_argument("--method", default=None,
-                   help="comma-separated: symbolic,fd,complex,directional,graph,torch, or all "
-                        "(default: all but symbolic)")
+                   help="comma-separated: symbolic,fd,central,richardson,complex,directional,graph,torch, "
+                        "or all (fd = central and richardson; default: all but symbolic)")
     p.add_argument("--sizes", default="3,4,5", help="D,H,T (default 3,4,5)")
     p.add_argument("--batch", type=positive_int, default=2)
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--timeout", type=positive_float, default=30.0,
                    help="seconds one call of your forward or backward may take (default 30)")
+    add_limits(p, "the check")
 
     def run(args):
         from ..verify.check import DEFAULT, parse_methods, run_check
         methods = parse_methods(args.method) if args.method is not None else DEFAULT
         sizes = parse_sizes(args.sizes, 3)
-        report = run_check(cell_of(args), args.impl, methods, tuple(sizes), args.batch, args.dtype,
-                           args.seed, timeout=args.timeout)
-        return print_verdict(str(report), report.exit_code)
+        with progress_of(args) as progress:
+            report = run_check(cell_of(args), args.impl, methods, tuple(sizes), args.batch, args.dtype,
+                               args.seed, timeout=args.timeout, limit=not args.no_limit, progress=progress)
+        code = print_verdict(str(report), report.exit_code)
+        if code == 2:       # the report says why in its notes; an exit 2 always has its one error line
+            print(f"lstm-sym: error: nothing compared {report.subject} against a referee (see the notes above)",
+                  file=sys.stderr)
+        return code
     p.set_defaults(run=run)

@@ -1,6 +1,6 @@
 """`lstm-sym graph CELL`: the unrolled computation graph."""
 from ..io import write_output
-from .args import add_cell, cell_of, positive_int
+from .args import add_cell, add_limits, cell_of, positive_int, progress_of
 
 
 def register(sub):
@@ -11,9 +11,22 @@ def register(sub):
     p.add_argument("--format", default="dot", choices=FORMATS)
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_limits(p, "the graph")
 
     def run(args):
+        from .. import cost
         from ..graph import export, unroll
-        write_output(args.output, export(unroll(cell_of(args), args.T), args.format), args.force)
+        cell = cell_of(args)
+        if not args.no_limit:
+            est = lambda T: cost.graph_cost(cell, T, args.format)
+            best = cost.largest(est, args.T)
+            cost.refuse(f"graph {cell.name} --T {args.T} --format {args.format}", est(args.T),
+                        f"the largest --T that fits is ~{best} (--T {best})" if best else "")
+        with progress_of(args) as progress:
+            g = unroll(cell, args.T, progress)
+            progress(f"graph: writing {args.format}")
+            text = export(g, args.format)
+            del g
+            write_output(args.output, text, args.force)
         return 0
     p.set_defaults(run=run)

@@ -6,32 +6,79 @@ joins the referees (and the report says where the user's backward goes
 wrong).  Exit codes (CheckReport.exit_code): 0 every compared row passed;
 1 a gradient or the forward is wrong, or the module changed its inputs or
 returned another dtype; 2 nothing was compared (no referee, no pass) or the
-module broke the contract (ContractError)."""
+module broke the contract (ContractError).
+
+Method names: fd is central and richardson together; all is every method.
+What each costs is estimated first (lstm_sym.cost): with limit=True a check
+that would go past the limits even in its cheapest form is refused before
+any work (ValueError), per-entry differences that would take longer than
+cost.PER_ENTRY_SECONDS give way to the directional check, and the scalar
+graph past cost.GRAPH_SECONDS is skipped, each with a note."""
 from __future__ import annotations
 
 import copy
 import math
+import time
 
 import numpy as np
 
+from .. import cost
 from ..derive import derive
-from .numeric import (CheckReport, Row, check_numeric, compare, gradient_floor, gradients,
+from .numeric import (CheckReport, Row, check_numeric, compare, gradient_floor, gradients, loss,
                       make_problem, run_forward)
 from .sandbox import during, same
 
-METHODS = ("symbolic", "fd", "complex", "directional", "graph", "torch")
+METHODS = ("symbolic", "fd", "central", "richardson", "complex", "directional", "graph", "torch")
 DEFAULT = ("fd", "complex", "directional", "graph", "torch")
 TOL = {"float64": 1e-9, "float32": 1e-3}       # against exact referees (graph, torch, derivation)
+PER_ENTRY = ("central", "richardson", "complex")
 
 
 def parse_methods(text):
-    if text == "all":
+    """'fd,graph' -> ('fd', 'graph'); 'all' -> METHODS.  fd means central and
+    richardson; each can also be asked for alone."""
+    if text.strip() == "all":
         return METHODS
     got = tuple(m.strip() for m in text.split(","))
     bad = [m for m in got if m not in METHODS]
     if bad or not got:
-        raise ValueError(f"unknown method(s) {bad or [text]}; choose from {', '.join(METHODS)} or all")
+        shown = ", ".join(repr(m) for m in bad) if bad else repr(text)
+        raise ValueError(f"unknown method(s) {shown}; choose from {', '.join(METHODS)} or all "
+                         "(fd = central and richardson)")
     return got
+
+
+def expand(methods):
+    """The methods that run: fd becomes central and richardson."""
+    out = []
+    for m in methods:
+        out += ["central", "richardson"] if m == "fd" else [m]
+    return tuple(dict.fromkeys(out))
+
+
+def plan(cell, methods, sizes, batch, impl=False, limit=True):
+    """(methods to run, notes, Estimate) for a check, or ValueError when even
+    its cheapest form is past the limits (see lstm_sym.cost)."""
+    D, H, T = sizes
+    p = cost.profile(cell)
+    wanted = expand(methods)
+    where = f"({D},{H},{T})"
+    costs = cost.check_costs(p, D, H, T, batch, impl)
+    run, notes, over, total = cost.check_plan(costs, wanted, impl, limit, where)
+    if not over and set(wanted) - {"symbolic"} and not set(run) - {"symbolic"}:
+        raise ValueError(f"check {cell.name} at (D,H,T) = {where}: nothing left to compare: "
+                         + "; ".join(notes))
+    if over:
+        cheapest = [m for m in run if m not in PER_ENTRY]
+        alone = (" even with the directional check in place of per-entry differences"
+                 if any(m in PER_ENTRY for m in wanted) else "")
+        at = lambda t: cost.check_plan(cost.check_costs(p, D, H, t, batch, impl), wanted, impl, True, where)[3]
+        best = cost.largest(at, T)
+        fit = (f"T ≤ ~{best} fits (--sizes {D},{H},{best})" if best else
+               "no T fits at this D, H and batch: make them smaller")
+        raise ValueError(f"check {cell.name} at (D,H,T) = {where}, batch {batch} ({', '.join(cheapest) or 'no method'})"
+                         f" would take {over}{alone}; {fit}; {cost.FLAG} runs it anyway")
+    return run, notes, total
 
 
 def kernel(cell, complex_safe=False):
@@ -40,12 +87,13 @@ def kernel(cell, complex_safe=False):
 
 
 def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype="float64", seed=0,
-              timeout=30.0):
+              timeout=30.0, *, limit=True, progress=None):
     """Every requested referee against one module: the generated kernel of
     `cell` (a built-in name or a Cell), or with impl the user's FILE.py,
     called only through sandbox.Guarded (`timeout` seconds per call).
     Contract problems raise ContractError (a ValueError: one line, exit 2);
-    the report's exit_code says the rest."""
+    the report's exit_code says the rest.  limit=False runs what was asked
+    whatever it costs; progress(what, done, total, unit) hears how it goes."""
     d = derive(cell)
     cell = d.cell
     D, H, T = sizes
@@ -53,6 +101,9 @@ def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype=
     if impl is not None and not set(methods) - {"symbolic"}:
         raise ValueError("--method symbolic proves the derivation, not your code: nothing checked your module; "
                          "add fd, complex, directional, graph or torch (the default runs them all)")
+    tell = progress or (lambda *a, **k: None)
+    asked = expand(methods)
+    methods, plan_notes, _ = plan(cell, methods, sizes, batch, impl is not None, limit)
     notes = []
     if impl is not None:
         from .impl import first_call, load_impl
@@ -63,6 +114,7 @@ def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype=
     else:
         module = kernel(cell)
         complex_module = kernel(cell, complex_safe=True) if "complex" in methods else None
+    tell("check: the first call")
     prob = make_problem(module, D, H, T, batch, seed)
     if impl is not None:
         notes += first_call(module, prob)
@@ -70,27 +122,31 @@ def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype=
     work = prob.astype(np.float32) if dtype == "float32" else prob
     with during(module, "the first call"):
         grads = gradients(module, work)
+    if limit and any(m in PER_ENTRY for m in methods):
+        methods, more = _measured_plan(module, work, methods, complex_module, cell, sizes, batch)
+        plan_notes += more
     report = CheckReport(cell.name if impl is None else f"{cell.name} --impl {impl}",
                          (D, H, T, batch), dtype, seed, subject="your module" if impl else "the kernel")
-    report.notes += notes
+    report.notes += notes + plan_notes
     if T < 3:
         report.notes.append("note: T < 3 cannot see some recurrence errors (the tutorial's check was T = 2)")
-    numeric = [m for m in ("central", "richardson", "complex", "directional")
-               if (m in ("central", "richardson") and "fd" in methods) or m in methods]
+    numeric = [m for m in ("central", "richardson", "complex", "directional") if m in methods]
     if "complex" in methods and complex_module is None:
         report.notes.append("complex step skipped: it needs a complex-analytic forward; set COMPLEX_SAFE = True "
                             "in your module if it has one (no abs, maximum, comparisons)")
     elif "complex" in methods and dtype != "float64":
         report.notes.append("complex step runs in complex128 on the float64 problem")
+    if impl is not None:
+        tell("check: comparing your forward with the cell's")
     forward = _forward_verdict(report, module, cell, prob, dtype) if impl is not None else None
-    report.rows += check_numeric(module, prob, numeric, dtype, complex_module, seed, grads)
+    report.rows += check_numeric(module, prob, numeric, dtype, complex_module, seed, grads, progress=tell)
     if dtype == "float32" and complex_module is not None and "complex" in methods:
         report.rows += check_numeric(module, prob, ["complex"], "float64", complex_module, seed,
-                                     gradients(module, prob))
+                                     gradients(module, prob), progress=tell)
     if forward is not None and not forward.matches:
         # a backward of another function: judged only against its own forward
         _backward_verdict(report)
-        skipped = [m for m in ("graph", "torch") if m in methods] + ["derivation"]
+        skipped = [m for m in ("graph", "torch") if m in asked] + ["derivation"]
         report.notes.append(f"{', '.join(skipped)}: skipped: they compare with the {cell.name} cell, and your "
                             "forward is not it (see the first line)")
         report.faults.append(f"your forward is not the {cell.name} cell")
@@ -98,8 +154,9 @@ def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype=
     tol = TOL[dtype]
     checked = set(prob.inputs())
     if "graph" in methods:
-        report.rows += _rows_against("graph", grads, _graph_gradients(cell, prob), tol, checked)
+        report.rows += _rows_against("graph", grads, _graph_gradients(cell, prob, tell), tol, checked)
     if "torch" in methods:
+        tell("check: torch")
         from .torch_oracle import unsupported
         why = unsupported(cell)
         got = None if why else _torch_gradients(cell.name, prob)
@@ -111,10 +168,12 @@ def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype=
             report.rows.append(Row("h (output)", "torch", *compare(h_mine, h_torch), tol))
             report.rows += _rows_against("torch", grads, ref, tol, checked)
     if impl is not None:
-        _against_derivation(report, d, module, prob, work, grads, tol, checked, seed)
+        tell("check: against the derivation")
+        _against_derivation(report, d, module, prob, work, grads, tol, checked, seed, limit, tell)
     if "symbolic" in methods:
         from .symbolic import prove
-        for r in (prove(d, min(D, 3), min(H, 3), 1, seed=seed), prove(d, min(D, 2), min(H, 2), 2, seed=seed)):
+        for r in (prove(d, min(D, 3), min(H, 3), 1, seed=seed, progress=tell),
+                  prove(d, min(D, 2), min(H, 2), 2, seed=seed, progress=tell)):
             for c in r.checks:
                 report.rows.append(Row(c.name, "symbolic", 0.0 if c.ok else math.inf, 0.0 if c.ok else math.inf,
                                        0.0, f"{r.level} ({r.D},{r.H},{r.T}), exact"))
@@ -162,7 +221,29 @@ def _backward_verdict(report):
         report.verdicts.append(f"backward: the derivative of your own forward ({len(own)} checks: {methods})")
 
 
-def _against_derivation(report, d, module, prob, work, grads, tol, checked, seed):
+def _measured_plan(module, work, methods, complex_module, cell, sizes, batch):
+    """The per-entry decision again, from one timed forward of the module
+    itself (a user's module may be far slower than the kernel the estimate
+    assumes): (methods, notes)."""
+    t0 = time.perf_counter()
+    with during(module, "a timed forward"):
+        loss(module, work)
+    fwd = time.perf_counter() - t0
+    n = sum(int(np.size(a)) for a in work.inputs().values())
+    p, (D, H, T) = cost.profile(cell), sizes
+    complex_ratio = cost.kernel_forward(p, batch, D, H, T, True) / cost.kernel_forward(p, batch, D, H, T)
+    per = {"central": 2, "richardson": 4, "complex": complex_ratio if complex_module is not None else 0}
+    per_entry = [m for m in PER_ENTRY if m in methods]
+    spent = sum(per[m] for m in per_entry) * n * fwd
+    if spent <= cost.PER_ENTRY_SECONDS:
+        return methods, []
+    methods = [m for m in methods if m not in PER_ENTRY] + (["directional"] if "directional" not in methods else [])
+    return methods, [f"{', '.join(per_entry)}: per-entry differences would take ~{cost.seconds_text(spent)} "
+                     f"({n} inputs, {fwd * 1e3:.3g} ms a forward, timed); ran the directional check instead "
+                     f"(two forwards and one backward, every input at once); {cost.FLAG} runs them"]
+
+
+def _against_derivation(report, d, module, prob, work, grads, tol, checked, seed, limit=True, tell=None):
     """The derivation as a referee of the user's module, and where it goes wrong."""
     from .impl import diagnose, summarize
     from .reference import reference_module
@@ -182,6 +263,13 @@ def _against_derivation(report, d, module, prob, work, grads, tol, checked, seed
                             "directional) still judge your backward")
         return
     D, H, T, B = report.sizes
+    probes = cost.check_costs(cost.profile(d.cell), D, H, T, B, impl=True)["diagnose"]
+    if limit and not cost.fits(probes, cost.DIAGNOSE_SECONDS):
+        report.notes.append(f"where it goes wrong: not located: the probes (every T up to {max(T, 3)}, against the "
+                            f"derivation) would take {probes}; a shorter --sizes T locates it, or {cost.FLAG}")
+        return
+    if tell is not None:
+        tell("check: locating the wrong gradients")
     found = [f for f in diagnose(module, reference, d.cell, (D, H, T, B), seed, fixed=prob.fixed)
              if f.gradient in wrong]
     if found:
@@ -207,13 +295,15 @@ def _rows_against(method, grads, ref, tol, checked=None):
     return rows
 
 
-def _graph_gradients(cell, prob):
+def _graph_gradients(cell, prob, tell=None):
     """Reverse accumulation over the scalar graph, one sequence at a time."""
     from .graph_oracle import graph_gradients
     total = {}
     B = prob.x.shape[1]
     xs_b, h0_b, c0_b = [], [], []
     for b in range(B):
+        if tell is not None:
+            tell("check: the scalar graph", b + 1, B, "sequences")
         init = {cell.states[0]: prob.h0[b]}
         if prob.c0 is not None:
             init[cell.states[1]] = prob.c0[b]

@@ -1,11 +1,19 @@
 """Exact arithmetic in GF(p), p = 2^61 − 1, for polynomial identity testing.
 
-tanh is an uninterpreted function here: its value at a field point is a
-pseudo-random field element (keyed by the point and the seed).  Both sides of
-an identity use tanh only through that oracle, and SymPy differentiates tanh
-as 1 − tanh², so two expressions that agree for every function tanh with that
+tanh is an uninterpreted odd function here: its value at a field point is a
+pseudo-random field element (keyed by the point and the seed), and its value at
+−v is minus its value at v, as for the real tanh.  Odd because SymPy and
+symengine both rewrite tanh(−u) as −tanh(u) when u's leading sign is negative:
+a function that is not odd would make a correct derivation of such a cell
+fail.  Both sides of an identity use tanh only through that oracle, and SymPy
+differentiates tanh as 1 − tanh² (even, as the derivative of an odd function
+must be), so two expressions that agree for every odd function tanh with that
 derivative rule agree here, and different ones disagree except with
-probability ≈ degree / p (Schwartz–Zippel)."""
+probability ≈ degree / p (Schwartz–Zippel).
+
+to_field walks an expression with an explicit stack, not by recursion: the
+unrolled forward nests one tanh per step, and T = 150 nested steps are deeper
+than Python's recursion limit."""
 from __future__ import annotations
 
 import hashlib
@@ -46,44 +54,81 @@ class GF:
 
 
 class Oracle:
-    """tanh over GF(p): a fixed pseudo-random function chosen by the seed."""
+    """tanh over GF(p): a fixed pseudo-random odd function chosen by the seed."""
 
     def __init__(self, seed):
         self.seed = seed
 
-    def tanh(self, v):
+    def _raw(self, v):
         h = hashlib.blake2b(f"{self.seed}:{v}".encode(), digest_size=8).digest()
         return int.from_bytes(h, "big") % P
+
+    def tanh(self, v):
+        v %= P
+        if v == 0:
+            return 0
+        if v > P // 2:                   # −v is the field element P − v: tanh(−u) = −tanh(u)
+            return (P - self._raw(P - v)) % P
+        return self._raw(v)
 
 
 def to_field(e, values, oracle, memo):
     """Exact value mod p of a SymPy (or symengine) expression built from +, ×,
-    integer powers, rationals, symbols (values[name]) and tanh."""
+    integer powers, rationals, symbols (values[name]) and tanh.  memo maps
+    sub-expressions to their values (shared by the expressions of one point)."""
     got = memo.get(e)
     if got is not None:
         return got
+    stack = [(e, None)]
+    while stack:
+        node, kids = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        if kids is None:
+            kids = _operands(node)
+            stack[-1] = (node, kids)
+            pending = [k for k in kids if k not in memo]
+            if pending:
+                stack.extend((k, None) for k in pending)
+                continue
+        stack.pop()
+        memo[node] = _combine(node, [memo[k] for k in kids], values, oracle)
+    return memo[e]
+
+
+def _operands(e):
+    """The sub-expressions whose values e's value needs."""
+    if e.is_Symbol or e.is_Rational:         # integers are rationals
+        return ()
+    if e.is_Add or e.is_Mul:
+        return tuple(e.args)
+    if e.is_Pow and e.exp.is_Integer:
+        return (e.base,)
+    if type(e).__name__ == "tanh":
+        return (e.args[0],)
+    raise ValueError(f"the exact proof cannot evaluate {type(e).__name__} "
+                     f"({e}); only activations written through tanh are supported")
+
+
+def _combine(e, vals, values, oracle):
     if e.is_Symbol:
-        r = values[e.name]
-    elif e.is_Integer:
-        r = int(e) % P
-    elif e.is_Rational:
+        return values[e.name]
+    if e.is_Integer:
+        return int(e) % P
+    if e.is_Rational:
         q = Fraction(str(e))
-        r = q.numerator * pow(q.denominator, -1, P) % P
-    elif e.is_Add:
-        r = sum(to_field(a, values, oracle, memo) for a in e.args) % P
-    elif e.is_Mul:
+        return q.numerator * pow(q.denominator, -1, P) % P
+    if e.is_Add:
+        return sum(vals) % P
+    if e.is_Mul:
         r = 1
-        for a in e.args:
-            r = r * to_field(a, values, oracle, memo) % P
-    elif e.is_Pow and e.exp.is_Integer:
-        r = pow(to_field(e.base, values, oracle, memo), int(e.exp), P)
-    elif type(e).__name__ == "tanh":
-        r = oracle.tanh(to_field(e.args[0], values, oracle, memo))
-    else:
-        raise ValueError(f"the exact proof cannot evaluate {type(e).__name__} "
-                         f"({e}); only activations written through tanh are supported")
-    memo[e] = r
-    return r
+        for v in vals:
+            r = r * v % P
+        return r
+    if e.is_Pow:
+        return pow(vals[0], int(e.exp), P)
+    return oracle.tanh(vals[0])
 
 
 class FieldBackend:

@@ -312,8 +312,10 @@ def gradient_floor(grads, share=1e-2):
     return share * max(biggest, default=0.0)
 
 
-def check_numeric(module, prob, methods, dtype="float64", complex_module=None, seed=0, grads=None):
-    """Rows comparing the module's backward with each numeric method."""
+def check_numeric(module, prob, methods, dtype="float64", complex_module=None, seed=0, grads=None,
+                  progress=None):
+    """Rows comparing the module's backward with each numeric method.
+    progress(what, done, total, unit), if given, hears each gradient begin."""
     rows = []
     work = prob.astype(np.float32) if dtype == "float32" else prob
     grads = gradients(module, work) if grads is None else grads
@@ -321,8 +323,14 @@ def check_numeric(module, prob, methods, dtype="float64", complex_module=None, s
     level = abs(float(loss(module, work)))
     rng = np.random.default_rng(seed + 1)
     if "directional" in methods:
+        if progress is not None:
+            progress("check: directional")
         rows += _directional_rows(module, work, grads, dtype, rng, level)
-    for name in work.inputs():
+    per_entry = [m for m in methods if m != "directional"]
+    names = list(work.inputs())
+    for k, name in enumerate(names):
+        if progress is not None and per_entry:
+            progress(f"check: {', '.join(_NAMES.get(m, m) for m in per_entry)}", k + 1, len(names), "gradients")
         g = grads.get(name)
         for method in methods:
             if method == "directional":
@@ -345,6 +353,9 @@ def check_numeric(module, prob, methods, dtype="float64", complex_module=None, s
                     ref = complex_step(complex_module, prob, name, step)
             rows.append(Row(name, method, *compare(g, ref, max(floor, noise / tol)), tol))
     return rows
+
+
+_NAMES = {"central": "central differences", "richardson": "richardson", "complex": "complex step"}
 
 
 def roundoff(level, step, dtype, method="central"):
