@@ -184,3 +184,9 @@ def test_a_misnamed_initial_state_gradient_is_one_line_not_silently_dropped(tmp_
     r = run("check", spec, "--impl", kernel, "--sizes", "2,3,3", "--method", "fd")
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert "'h0' but no 'y0'" in r.stderr
+
+
+def test_method_all_on_a_relu_cell_skips_the_proof_with_the_reason_and_runs_the_rest():
+    r = run("check", CELLS / "relu_rnn.cell", "--method", "all", "--sizes", "2,3,3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "symbolic: skipped (the exact proof cannot evaluate Max" in r.stdout and " graph " in r.stdout
