@@ -4,6 +4,7 @@ I/O failure, named by the user's path), which the commands layer prints as
 one line."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -63,8 +64,7 @@ def write_output(path, data, force=False, suffix=".tmp"):
     binary = isinstance(data, bytes)
     try:
         if folder is None:                 # /dev/stdout, a FIFO: write into it
-            with open(path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-                f.write(data)
+            _write_into(path, data, binary)
             return
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lstm-sym-", suffix=suffix)
     except OSError as e:
@@ -80,6 +80,21 @@ def write_output(path, data, force=False, suffix=".tmp"):
     except BaseException:                  # interrupts too: never leave the temporary file behind
         os.unlink(tmp)
         raise
+
+
+def _write_into(path, data, binary):
+    """Write into a special file.  A FIFO nobody reads would block forever:
+    opening it without blocking tells (ENXIO), then writes block as usual."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise ValueError(f"cannot write {path}: it is a FIFO that nobody is reading; "
+                             "start the reader first") from None
+        raise
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+        f.write(data)
 
 
 def write_all(files, force=True):

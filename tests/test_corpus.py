@@ -194,7 +194,8 @@ def _cases():
     add("graph-out-dev-null", "graph", "rnn", "-o", "/dev/null", codes=OK)
     add("graph-out-exists", "graph", "rnn", "-o", "{existing}", says="--force")
     add("graph-out-fifo-read", "graph", "lstm", "--format", "json", "-o", "{fifo}", codes=OK, fifo_reader=True)
-    add("graph-out-fifo-no-reader", "graph", "rnn", "-o", "{fifo}", timeout=8.0, fifo_reader=None)
+    add("graph-out-fifo-no-reader", "graph", "rnn", "-o", "{fifo}", timeout=8.0, fifo_reader=None,
+        says="nobody is reading")
     add("graph-huge-T", "graph", "lstm", "--T", "10000000", says="(--T ")
     add("graph-huge-T-graphml", "graph", "lstm", "--T", "5000000", "--format", "graphml", says="--no-limit")
     add("graph-ok-graphml", "graph", "gru", "--format", "graphml", codes=OK)
@@ -297,11 +298,7 @@ def test_the_corpus_is_big_and_fast(results):
     assert results["_wall"] < 240, f"the corpus took {results['_wall']:.0f} s"
 
 
-KNOWN = {
-    # lstm_sym/io.py write_output opens a FIFO with open(path, "w"), which blocks until a reader
-    # comes; with none the command hangs (SIGTERM ends it).  Not a file of this change: reported.
-    "graph-out-fifo-no-reader": "io.write_output blocks on a FIFO that has no reader",
-}
+KNOWN = {}    # case id -> why it is expected to fail (strict xfail); none today
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN[c.id], strict=True))
