@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from ..io import FallbackStream
-from .args import Parser, UsageError
+from .args import Parser, UsageError, quiet_stdout
 
 
 class Terminated(BaseException):
@@ -34,7 +34,7 @@ def main(argv=None):
         try:
             sys.stdout.flush()             # > /dev/full fails here, not silently at exit
         except BrokenPipeError:
-            _quiet_stdout()
+            quiet_stdout()
         except OSError as e:
             code = _fail(f"cannot write the output: {e.strerror}", False)
         return code
@@ -63,7 +63,7 @@ def _main(argv):
     except (UsageError, ValueError) as e:
         return _fail(e, debug)
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
         return 0
     except MemoryError as e:
         return _fail("out of memory: try smaller sizes", debug, e)
@@ -85,16 +85,6 @@ def _on_sigterm():
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:                  # not the main thread: leave signals alone
         return None
-
-
-def _quiet_stdout():
-    """The reader went away (| head): drop what is still buffered."""
-    import os
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.__stdout__.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 def _fail(message, debug, error=None):

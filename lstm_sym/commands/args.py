@@ -74,18 +74,23 @@ def parse_sizes(text, n):
 def print_verdict(text, code):
     """Print a report whose exit code is its verdict: a reader that stops
     early (| head -1) must not turn a failing check into exit 0."""
-    import os
     import sys
     try:
         print(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        quiet_stdout()
     return code
 
+
+def quiet_stdout():
+    """The reader went away (| head): drop what is still buffered."""
+    import os
+    import sys
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 def add_limits(p, what="the run"):
     """--no-limit and --progress, the same on every command that can run long."""
