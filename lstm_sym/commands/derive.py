@@ -10,10 +10,15 @@ def register(sub):
     add_cell(p)
     p.add_argument("--format", default="text", choices=FORMATS)
     p.add_argument("--part", default="all", choices=PARTS)
+    p.add_argument("--notation", default="tutorial", metavar="NOTATION",
+                   help="whose notation: tutorial (separate matrices, column vectors; the default), "
+                        "d2l (minibatch rows), colah (one matrix per gate over [h_{t−1}, x_t]), "
+                        "lecture (the stacked z)")
 
     def run(args):
         from ..derive import derive
-        from ..printing import render
-        sys.stdout.write(render(derive(cell_of(args)), args.part, args.format))
+        from ..notation import get_notation, render
+        notation = get_notation(args.notation)     # unknown: one line, exit 2, before deriving
+        sys.stdout.write(render(derive(cell_of(args)), notation, args.part, args.format))
         return 0
     p.set_defaults(run=run)

@@ -65,8 +65,8 @@ def sites(cell, notation):
         for m in products(e):
             name = getattr(m.W, "name", "?")
             if v.name not in own or not any(m is t for t in top):
-                refuse(f"{name} multiplies inside {_where(v, own)}, not as a term of a gate's "
-                       "pre-activation, so it is no block of a product with a concatenation")
+                refuse(f"{name} multiplies inside {_where(v, own)} (not as one of its terms), "
+                       "so it cannot be a block of one matrix over the concatenation")
             if name in placed:
                 refuse(f"{name} is used twice ({placed[name]} and {own[v.name]}); one matrix per gate "
                        "cannot share it")
@@ -102,4 +102,6 @@ def _say(op):
 
 
 def _where(v, own):
-    return f"the pre-activation of {own[v.name]}" if v.name in own else f"the equation of {v.name}"
+    if v.name in own:
+        return f"a product in the pre-activation of {own[v.name]}"
+    return f"the equation of {v.name}, which is no gate's pre-activation"
