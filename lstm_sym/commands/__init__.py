@@ -21,8 +21,8 @@ class Terminated(BaseException):
 
 
 def _commands():
-    from . import bench, bound, check, codegen, derive, docs, graph, prove
-    return [derive, check, prove, codegen, bench, bound, docs, graph]
+    from . import bench, bound, check, codegen, derive, docs, graph, prove, train
+    return [derive, check, prove, codegen, bench, bound, docs, graph, train]
 
 
 def main(argv=None):
