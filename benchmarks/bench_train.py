@@ -1,0 +1,56 @@
+"""Training figures for the note (issue "Whole networks"): one run each.
+
+1. Equivalence: 200 Adam steps of a 1-layer LSTM (H = 32) + linear head on
+   the adding problem, T = 30, float64, NumPy kernels against torch on the
+   same batches from the same weights: the largest relative loss difference.
+2. Learning: LSTM and a same-size tanh RNN, T = 50, 3000 Adam steps of batch
+   32 (lr 0.01), with and without global-norm clipping at 1: the mean MSE of
+   the last 100 steps, the first step whose 50-step mean is below 0.01, and
+   the wall time (target: LSTM below 0.01 in under 3 minutes, RNN not).
+
+    python benchmarks/bench_train.py [--steps N] [--T T] [--png FILE.png]
+"""
+import argparse
+
+import numpy as np
+
+from lstm_sym.train.model import Network
+from lstm_sym.train.plot import smooth, write_curves
+from lstm_sym.train.run import Settings, torch_replay, train
+
+
+def equivalence():
+    net = Network("lstm", 2, 32)
+    s = Settings(T=30, steps=200, batch=32)
+    _, hist = train(net, s)
+    th = torch_replay(net, s)
+    rel = np.abs(np.array(hist.loss) - th.loss) / np.abs(th.loss)
+    print(f"equivalence, 200 Adam steps, LSTM H=32, T=30, float64: largest relative loss difference "
+          f"{rel.max():.2e} (target ≤ 1e-9); numpy {hist.seconds:.1f} s, torch {th.seconds:.1f} s")
+
+
+def learning(steps, T, png):
+    histories = []
+    for cell in ("lstm", "rnn"):
+        for clip in (None, 1.0):
+            net = Network(cell, 2, 32)
+            _, hist = train(net, Settings(T=T, steps=steps, batch=32, clip=clip))
+            hist.label = f"{cell}{', clip 1' if clip else ''}"
+            sm = smooth(hist.loss)
+            below = np.flatnonzero(sm < 0.01)
+            first = f"step {below[0] + 1}" if below.size else "never"
+            print(f"{hist.label:12s} T={T}: last-100 mean MSE {np.mean(hist.loss[-100:]):.4g}, "
+                  f"50-step mean below 0.01: {first}, {hist.seconds:.1f} s")
+            histories.append(hist)
+    if png:
+        write_curves(histories, png, f"adding problem, T = {T}, H = 32, batch 32, Adam 0.01")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--T", type=int, default=50)
+    ap.add_argument("--png", default=None)
+    a = ap.parse_args()
+    equivalence()
+    learning(a.steps, a.T, a.png)
