@@ -1,8 +1,12 @@
 """An interpreter for cells and derivations, over one sequence (no batch).
 
-The same code runs on float arrays, on object arrays of SymPy expressions
-(the forward that the symbolic proof differentiates) and on object arrays of
-prime-field elements (the derived gradients at a random point)."""
+The same code runs on float arrays, on complex arrays (the complex step), on
+object arrays of SymPy expressions (the forward that the symbolic proof
+differentiates), on object arrays of prime-field elements (the derived
+gradients at a random point, verify/field.py) and, through a context of its
+own, on the trials axis of bound/batched.py.  What each op means is its entry
+in the op table (ops.py); a backend supplies act, map, scale, zeros and its
+kind, and a context the values of the leaves."""
 from __future__ import annotations
 
 import functools
@@ -11,8 +15,8 @@ import numpy as np
 import sympy
 
 from . import activations
-from .ir import (Act, Add, Delta, Direct, Had, Map, MatVec, Neg, Next, OneMinus,
-                 Outer, Pow, Scale, TimeSum, Var)
+from .ir import Delta, Direct, Next, TimeSum, Var
+from .ops import OPS
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,23 +28,49 @@ def _numpy_map(expr, x):
 class FloatBackend:
     dtype = float
 
+    @property
+    def kind(self):
+        return "complex" if self.dtype is complex else "float"
+
     def act(self, fn, a):
         with np.errstate(over="ignore"):
-            return np.asarray(fn.numpy_fn(a), dtype=float)
+            return np.asarray(fn.numpy_fn(a), dtype=self.dtype)
 
     def map(self, expr, x, a):
-        return np.asarray(_numpy_map(expr, x)(a), dtype=float) * np.ones_like(a)
+        return np.asarray(_numpy_map(expr, x)(a), dtype=self.dtype) * np.ones_like(a)
 
     def scale(self, k, a):
         return float(k) * a
 
     def zeros(self, n):
-        return np.zeros(n)
+        return np.zeros(n, dtype=self.dtype)
+
+
+class ComplexBackend(FloatBackend):
+    """complex128 arrays: the complex step differentiates the forward through
+    it (ops whose float form is not analytic say their complex one in `on`)."""
+    dtype = complex
+
+
+class BatchedBackend(FloatBackend):
+    """Float arrays with a leading trials axis (bound/batched.py): matrices
+    (N, H, K), vectors (N, M, H); silent on overflow, as the bound's extreme
+    instances need."""
+    kind = "batched"
+
+    def act(self, fn, a):
+        with np.errstate(over="ignore"):
+            return fn.numpy_fn(a)
+
+    def map(self, expr, x, a):
+        with np.errstate(all="ignore"):
+            return super().map(expr, x, a)
 
 
 class SympyBackend:
     """Scalar SymPy expressions; activations written through tanh."""
     dtype = object
+    kind = "sympy"
 
     def act(self, fn, a):
         e = fn.in_tanh_form()
@@ -57,46 +87,11 @@ class SympyBackend:
 
 
 def evaluate(e, ctx):
-    """Value of node e at step ctx.t."""
-    t = ctx.t
-    if isinstance(e, Var):
-        return ctx.params[e.name] if e.time is None else ctx.env[e.name, t + e.time]
-    if isinstance(e, Delta):
-        return ctx.deltas[e.name, e.gate, t + e.time]
-    if isinstance(e, Direct):
-        return ctx.direct[t + e.time]
-    if isinstance(e, Next):
-        if t == ctx.T:
-            return ctx.final.get(e.name, ctx.zero)
-        return ctx.carry.get((e.name, t + 1), ctx.zero)
-    if isinstance(e, Add):
-        out = evaluate(e.terms[0], ctx)
-        for term in e.terms[1:]:
-            out = out + evaluate(term, ctx)
-        return out
-    if isinstance(e, Had):
-        out = evaluate(e.factors[0], ctx)
-        for f in e.factors[1:]:
-            out = out * evaluate(f, ctx)
-        return out
-    if isinstance(e, Neg):
-        return -evaluate(e.a, ctx)
-    if isinstance(e, OneMinus):
-        return 1 - evaluate(e.a, ctx)
-    if isinstance(e, MatVec):
-        W = evaluate(e.W, ctx)
-        return (W.T if e.transpose else W) @ evaluate(e.v, ctx)
-    if isinstance(e, Outer):
-        return np.multiply.outer(evaluate(e.a, ctx), evaluate(e.b, ctx))
-    if isinstance(e, Act):
-        return ctx.backend.act(e.fn, evaluate(e.a, ctx))
-    if isinstance(e, Pow):
-        return evaluate(e.a, ctx) ** e.n
-    if isinstance(e, Scale):
-        return ctx.backend.scale(e.k, evaluate(e.a, ctx))
-    if isinstance(e, Map):
-        return ctx.backend.map(e.expr, e.x, evaluate(e.a, ctx))
-    raise TypeError(f"cannot evaluate {type(e).__name__}")
+    """Value of node e at step ctx.t: an op by its op-table entry, a leaf by ctx."""
+    op = OPS.get(type(e))
+    if op is None:
+        return ctx.leaf(e)
+    return op.run(ctx.backend, e, [evaluate(k, ctx) for k in e.children()])
 
 
 class Context:
@@ -105,6 +100,20 @@ class Context:
         self.env, self.deltas, self.carry, self.final, self.direct = {}, {}, {}, {}, {}
         self.zero = backend.zeros(H)
         self.t = 0
+
+    def leaf(self, e):
+        t = self.t
+        if isinstance(e, Var):
+            return self.params[e.name] if e.time is None else self.env[e.name, t + e.time]
+        if isinstance(e, Delta):
+            return self.deltas[e.name, e.gate, t + e.time]
+        if isinstance(e, Direct):
+            return self.direct[t + e.time]
+        if isinstance(e, Next):
+            if t == self.T:
+                return self.final.get(e.name, self.zero)
+            return self.carry.get((e.name, t + 1), self.zero)
+        raise TypeError(f"cannot evaluate {type(e).__name__}")
 
 
 def run_forward(cell, params, xs, init, backend=None):

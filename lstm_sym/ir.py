@@ -9,9 +9,14 @@ the code emitter and the interpreter read one data structure.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, fields, is_dataclass
 
 import sympy
+
+# metadata of a field holding a tuple of operands (Add.terms, Had.factors);
+# a field annotated Expr holds one operand; every other field is a parameter
+OPERANDS = {"operands": True}
 
 
 class Expr:
@@ -41,7 +46,34 @@ class Expr:
         return MatVec(self, other)
 
     def children(self):
+        """The operands, read off the dataclass fields (see OPERANDS)."""
+        out = []
+        for name, many in operand_fields(type(self)):
+            v = getattr(self, name)
+            out.extend(v) if many else out.append(v)
+        return tuple(out)
+
+    def rebuild(self, kids):
+        """The same node over new operands (in children() order)."""
+        kids = iter(kids)
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, many in operand_fields(type(self)):
+            kw[name] = tuple(next(kids) for _ in kw[name]) if many else next(kids)
+        return type(self).make(**kw)
+
+    @classmethod
+    def make(cls, **kw):
+        """Construct from fields; Add, Had and Neg flatten through add, had, neg."""
+        return cls(**kw)
+
+
+@functools.lru_cache(maxsize=None)
+def operand_fields(cls):
+    """((field name, is a tuple of operands), ...) of a node class."""
+    if not is_dataclass(cls):
         return ()
+    return tuple((f.name, bool(f.metadata.get("operands"))) for f in fields(cls)
+                 if f.metadata.get("operands") or f.type in ("Expr", Expr))
 
 
 # --- leaves -----------------------------------------------------------------
@@ -87,35 +119,39 @@ class Next(Expr):
 
 @dataclass(frozen=True)
 class Add(Expr):
-    terms: tuple
+    terms: tuple = field(metadata=OPERANDS)
 
-    def children(self):
-        return self.terms
+    @classmethod
+    def make(cls, terms):
+        return add(*terms)
+
 
 
 @dataclass(frozen=True)
 class Neg(Expr):
     a: Expr
 
-    def children(self):
-        return (self.a,)
+    @classmethod
+    def make(cls, a):
+        return neg(a)
+
 
 
 @dataclass(frozen=True)
 class Had(Expr):
     """Hadamard (elementwise) product, printed ⊙."""
-    factors: tuple
+    factors: tuple = field(metadata=OPERANDS)
 
-    def children(self):
-        return self.factors
+    @classmethod
+    def make(cls, factors):
+        return had(*factors)
+
 
 
 @dataclass(frozen=True)
 class OneMinus(Expr):
     a: Expr
 
-    def children(self):
-        return (self.a,)
 
 
 @dataclass(frozen=True)
@@ -125,8 +161,6 @@ class MatVec(Expr):
     v: Expr
     transpose: bool = False
 
-    def children(self):
-        return (self.W, self.v)
 
 
 @dataclass(frozen=True)
@@ -135,8 +169,6 @@ class Act(Expr):
     fn: object          # activations.Activation
     a: Expr
 
-    def children(self):
-        return (self.a,)
 
 
 # --- nodes that only derivations produce -----------------------------------
@@ -147,8 +179,6 @@ class Outer(Expr):
     a: Expr
     b: Expr
 
-    def children(self):
-        return (self.a, self.b)
 
 
 @dataclass(frozen=True)
@@ -157,8 +187,6 @@ class Pow(Expr):
     a: Expr
     n: int
 
-    def children(self):
-        return (self.a,)
 
 
 @dataclass(frozen=True)
@@ -167,8 +195,6 @@ class Scale(Expr):
     k: object           # sympy Rational
     a: Expr
 
-    def children(self):
-        return (self.a,)
 
 
 @dataclass(frozen=True)
@@ -178,8 +204,6 @@ class Map(Expr):
     x: object
     a: Expr
 
-    def children(self):
-        return (self.a,)
 
 
 # --- smart constructors: flatten, drop nothing-terms ------------------------
@@ -230,43 +254,12 @@ def had(*factors):
 
 def transform(e, fn):
     """Rebuild e bottom-up, replacing each node n by fn(n) (identity if None)."""
-    if isinstance(e, (Var, Delta, Direct, Next)):
-        r = fn(e)
-        return e if r is None else r
     kids = e.children()
     new = [transform(k, fn) for k in kids]
     if any(n is not k for n, k in zip(new, kids)):
-        e = _rebuild(e, new)
+        e = e.rebuild(new)
     r = fn(e)
     return e if r is None else r
-
-
-def _rebuild(e, kids):
-    if isinstance(e, Add):
-        return add(*kids)
-    if isinstance(e, Had):
-        return had(*kids)
-    if isinstance(e, Neg):
-        return neg(kids[0])
-    if isinstance(e, OneMinus):
-        return OneMinus(kids[0])
-    if isinstance(e, MatVec):
-        return MatVec(kids[0], kids[1], e.transpose)
-    if isinstance(e, Outer):
-        return Outer(*kids)
-    if isinstance(e, Act):
-        return Act(e.fn, kids[0])
-    if isinstance(e, Pow):
-        return Pow(kids[0], e.n)
-    if isinstance(e, Scale):
-        return Scale(e.k, kids[0])
-    if isinstance(e, Map):
-        return Map(e.expr, e.x, kids[0])
-    if isinstance(e, TimeSum):
-        return TimeSum(kids[0], e.steps)
-    if isinstance(e, AtTime):
-        return AtTime(kids[0], e.step)
-    raise TypeError(type(e).__name__)
 
 
 def shift(e, k):
@@ -470,8 +463,6 @@ class TimeSum(Expr):
     a: Expr
     steps: str = "all"
 
-    def children(self):
-        return (self.a,)
 
 
 @dataclass(frozen=True)
@@ -480,5 +471,3 @@ class AtTime(Expr):
     a: Expr
     step: int
 
-    def children(self):
-        return (self.a,)

@@ -13,27 +13,35 @@ vanishing or exploding stay inside float64.
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
-from ..ir import (Act, Add, Delta, Direct, Had, Map, MatVec, Neg, Next, OneMinus,
-                  Outer, Pow, Scale, Var)
+from ..evaluate import BatchedBackend, evaluate
+from ..ir import Add, Delta, Direct, Next, Outer, Var
+from ..ops import batched_matvec as matvec  # noqa: F401  (the trials-axis W v, in the op table)
 from .jacobian import Diag, Mat, one_step_jacobian
 
-_MAPS = {}
+BACKEND = BatchedBackend()
 
 
-def _map_fn(expr, x):
-    key = (expr, x)
-    if key not in _MAPS:
-        _MAPS[key] = sympy.lambdify(x, expr, "numpy")
-    return _MAPS[key]
+class _Step:
+    """The interpreter's context at step t of a Forward: leaves read off its
+    arrays, the backward values of this step from adj."""
+    backend = BACKEND
 
+    def __init__(self, fw, t, adj):
+        self.fw, self.t, self.adj = fw, t, adj
 
-def matvec(W, v, transpose=False):
-    """W v (or Wᵀ v) for every trial and row: W (N, H, K), v (N, M, K)."""
-    if v.shape[1] == 1:
-        return np.einsum("nmh,nhk->nmk" if transpose else "nmk,nhk->nmh", v, W)
-    return np.matmul(v, W if transpose else W.transpose(0, 2, 1))
+    def leaf(self, e):
+        if isinstance(e, Var):
+            if e.time is None:
+                return self.fw.mats[e.name] if e.name in self.fw.mats else self.fw.vecs[e.name]
+            return self.fw.env[e.name, self.t + e.time]
+        if isinstance(e, Delta):
+            return self.adj["delta", e.name, e.gate]
+        if isinstance(e, Next):
+            return self.adj["next", e.name]
+        if isinstance(e, Direct):
+            return 0.0                      # no loss term before T: δ_k is ∂(loss at T)/∂s_k
+        raise TypeError(f"cannot evaluate {type(e).__name__}")
 
 
 class Forward:
@@ -64,44 +72,7 @@ class Forward:
     def value(self, e, t, adj=None):
         """Value of node e at step t; adj holds the backward values
         (("delta", name, gate) and ("next", state)) of this step."""
-        if isinstance(e, Var):
-            if e.time is None:
-                return self.vecs[e.name]
-            return self.env[e.name, t + e.time]
-        if isinstance(e, Delta):
-            return adj["delta", e.name, e.gate]
-        if isinstance(e, Next):
-            return adj["next", e.name]
-        if isinstance(e, Direct):
-            return 0.0                      # no loss term before T: δ_k is ∂(loss at T)/∂s_k
-        if isinstance(e, Add):
-            out = self.value(e.terms[0], t, adj)
-            for term in e.terms[1:]:
-                out = out + self.value(term, t, adj)
-            return out
-        if isinstance(e, Had):
-            out = self.value(e.factors[0], t, adj)
-            for f in e.factors[1:]:
-                out = out * self.value(f, t, adj)
-            return out
-        if isinstance(e, Neg):
-            return -self.value(e.a, t, adj)
-        if isinstance(e, OneMinus):
-            return 1 - self.value(e.a, t, adj)
-        if isinstance(e, MatVec):
-            return matvec(self.mats[e.W.name], self.value(e.v, t, adj), e.transpose)
-        if isinstance(e, Act):
-            with np.errstate(over="ignore"):
-                return e.fn.numpy_fn(self.value(e.a, t, adj))
-        if isinstance(e, Pow):
-            return self.value(e.a, t, adj) ** e.n
-        if isinstance(e, Scale):
-            return float(e.k) * self.value(e.a, t, adj)
-        if isinstance(e, Map):
-            a = self.value(e.a, t, adj)
-            with np.errstate(all="ignore"):
-                return np.asarray(_map_fn(e.expr, e.x)(a), float) * np.ones_like(a)
-        raise TypeError(f"cannot evaluate {type(e).__name__}")
+        return evaluate(e, _Step(self, t, adj))
 
     def outer_norm(self, e, t, adj):
         """Frobenius norm per (trial, row) of a weight gradient's step term."""
@@ -109,9 +80,7 @@ class Forward:
             a, b = self.value(e.a, t, adj), self.value(e.b, t, adj)
             return np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
         if isinstance(e, Add) and all(isinstance(o, Outer) for o in e.terms):
-            full = sum(np.einsum("nmi,nmk->nmik", self.value(o.a, t, adj), self.value(o.b, t, adj))
-                       for o in e.terms)
-            return np.sqrt((full ** 2).sum(axis=(-1, -2)))
+            return np.sqrt((self.value(e, t, adj) ** 2).sum(axis=(-1, -2)))
         raise TypeError(f"not a weight-gradient term: {type(e).__name__}")
 
 

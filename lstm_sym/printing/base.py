@@ -11,30 +11,17 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
-from ..ir import (Act, Add, AtTime, Had, MatVec, Map, Neg, OneMinus, Outer, Pow,
-                  Scale, TimeSum)
+from ..ir import Add, AtTime, Had, Map, MatVec, Neg, TimeSum
+from ..ops import ATOM, OPS, PRODUCT, scalar_prec  # noqa: F401  (scalar_prec: re-exported)
 
-PREC = {Add: 10, OneMinus: 10, TimeSum: 5, Neg: 15, Had: 20, MatVec: 30, Outer: 30,
-        Scale: 30, AtTime: 5, Pow: 40, Map: 10}
+# the ops' precedences come from the op table; the structural nodes' are here
+PREC = {**{n: op.prec for n, op in OPS.items() if not callable(op.prec)}, Map: 10,
+        TimeSum: 5, AtTime: 5}
 
 
 def prec(e):
-    if isinstance(e, Map):
-        return scalar_prec(e.expr)
-    return PREC.get(type(e), 50)
-
-
-def scalar_prec(expr):
-    """Where a scalar expression binds, on the node printers' scale: a sum
-    like ⊕, a product or quotient like ⊙, a leading minus like Neg; powers,
-    functions and symbols are atoms."""
-    if expr.is_Add:
-        return PREC[Add]
-    if expr.could_extract_minus_sign():
-        return PREC[Neg]
-    if expr.is_Mul or (expr.is_Rational and not expr.is_Integer):
-        return PREC[Had]
-    return 50
+    op = OPS.get(type(e))
+    return op.precedence(e) if op is not None else PREC.get(type(e), ATOM)
 
 
 # Functions the scalar printers write in a notation of their own, and the
@@ -176,24 +163,15 @@ class NodePrinter(Printer):
         finally:
             self.base = old
 
-    def _print_Add(self, e):
-        out = self.paren(e.terms[0], PREC[Add])
-        for t in e.terms[1:]:
-            if isinstance(t, Neg):
-                out += f" {self.minus} " + self.paren(t.a, PREC[Had])
-            else:
-                out += " + " + self.paren(t, PREC[Add])
-        return out
+    def precedence(self, e):
+        return prec(e)
 
-    def _print_Neg(self, e):
-        return self.minus + self.paren(e.a, PREC[Had])
-
-    def _print_Had(self, e):
-        # a matrix product inside ⊙ gets parentheses: (Wᵀ δ) ⊙ h, never Wᵀ δ ⊙ h
-        return f" {self.odot} ".join(self.paren(f, PREC[MatVec], strict=True) for f in e.factors)
-
-    def _print_OneMinus(self, e):
-        return f"1 {self.minus} " + self.paren(e.a, PREC[MatVec])
+    def _print_Expr(self, e):
+        """An op prints as its op-table entry says for this printer's format."""
+        op = OPS.get(type(e))
+        if op is None:
+            raise TypeError(f"{type(self).__name__} cannot print {type(e).__name__}")
+        return op.spelling(self.op_format)(self, e)
 
     def _print_AtTime(self, e):
         return self.at_base(e.step, e.a)
@@ -203,9 +181,15 @@ class NodePrinter(Printer):
             return self.at_base("T", e.a)
         return self.sum_over_t + " " + self.paren(e.a, PREC[Had])
 
-    def _print_Scale(self, e):
-        return f"{self.scalar(e.k)} " + self.paren(e.a, PREC[MatVec])
 
-    def _print_Map(self, e):
-        # the node it is applied to, printed by this printer, stands in for x
-        return self.scalar(e.expr, {e.x: (self._print(e.a), prec(e.a) >= 50)})
+def _op_method(node):
+    # _print_<Op> for every op in the table, so that subclasses can extend
+    # one (super()._print_Pow(e)) as they would a hand-written method
+    def method(self, e):
+        return OPS[node].spelling(self.op_format)(self, e)
+    method.__name__ = f"_print_{node.__name__}"
+    return method
+
+
+for _node in OPS:
+    setattr(NodePrinter, f"_print_{_node.__name__}", _op_method(_node))

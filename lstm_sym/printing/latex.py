@@ -34,6 +34,7 @@ def scalar_latex(expr, names=None):
 
 
 class LatexPrinter(NodePrinter):
+    op_format = "latex"      # which spelling of the op table (ops.py) it prints
     odot = r"\odot"
     sum_over_t = r"\sum_{t=1}^{T}"
 
@@ -78,20 +79,6 @@ class LatexPrinter(NodePrinter):
         idx = ",".join(filter(None, [sub, None if e.time is None else str(e.time)]))
         target = f"{body}_{{{idx}}}" if idx else body
         return rf"\frac{{\partial E}}{{\partial {target}}}"
-
-    def _print_MatVec(self, e):
-        return self._print(e.W) + (r"^{\top}" if e.transpose else "") + " " + self.paren(e.v, PREC[MatVec] + 1)
-
-    def _print_Outer(self, e):
-        return self.paren(e.a, PREC[MatVec] + 1) + " " + self.paren(e.b, PREC[MatVec] + 1) + r"^{\top}"
-
-    def _print_Act(self, e):
-        return rf"{e.fn.latex}\left({self._print(e.a)}\right)"
-
-    def _print_Pow(self, e):
-        if isinstance(e.a, Act):
-            return rf"{e.a.fn.latex}^{{{e.n}}}\left({self._print(e.a.a)}\right)"
-        return self.paren(e.a, 50) + f"^{{{e.n}}}"
 
     def scalar(self, e, names=None):
         return scalar_latex(e, names)

@@ -59,6 +59,7 @@ def scalar_text(expr, names=None):
 
 
 class TextPrinter(NodePrinter):
+    op_format = "text"      # which spelling of the op table (ops.py) it prints
     minus = "−"
     odot = "⊙"
     sum_over_t = "Σ_{t=1}^{T}"
@@ -98,21 +99,6 @@ class TextPrinter(NodePrinter):
         if e.time is not None:
             return f"∂E/∂{self.name(e.target.name)}_{e.time}"
         return f"∂E/∂{self.name(e.target.name)}"
-
-    def _print_MatVec(self, e):
-        return self._print(e.W) + ("ᵀ" if e.transpose else "") + " " + self.paren(e.v, PREC[MatVec] + 1)
-
-    def _print_Outer(self, e):
-        return self.paren(e.a, PREC[MatVec] + 1) + " " + self.paren(e.b, PREC[MatVec] + 1) + "ᵀ"
-
-    def _print_Act(self, e):
-        return f"{e.fn.text}({self._print(e.a)})"
-
-    def _print_Pow(self, e):
-        sup = str(e.n).translate(SUPERSCRIPT)
-        if isinstance(e.a, Act):
-            return f"{e.a.fn.text}{sup}({self._print(e.a.a)})"
-        return self.paren(e.a, 50) + sup
 
 
 def text(e):

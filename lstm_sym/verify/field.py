@@ -132,8 +132,12 @@ def _combine(e, vals, values, oracle):
 
 
 class FieldBackend:
-    """Runs the interpreter over GF(p); activations use their tanh form."""
+    """Runs the interpreter over GF(p); activations use their tanh form.  The
+    ops themselves are their op-table entries (ops.py): +, ⊙, W v and 1 − v
+    are the field's own, scalar maps go through to_field (which refuses what
+    it cannot evaluate, e.g. |u|)."""
     dtype = object
+    kind = "field"
 
     def __init__(self, oracle):
         self.oracle = oracle
