@@ -39,10 +39,10 @@ TUTORIAL = Notation(
 D2L = Notation(
     "d2l", "d2l's", "seed 002 (Dive into Deep Learning): a minibatch of n rows",
     rows=True, upper=True, loss="L", order="input_first", weight="W_{s}{g}", bias="b_{g}", gate_delta="prefix",
-    note=("Rows are the n samples of a minibatch: X_t is n × d, H_t, C_t and the gates are n × h. "
+    note=("Rows are the n samples of a minibatch: X_t is n × d, H_t and every gate n × h. "
           "W_x• is d × h and W_h• is h × h (the transposes of the tutorial's W_•x, W_•h); b_• is a row "
-          "added to every sample. δF_t is ∂L/∂ of F_t's pre-activation (the argument of σ), δH_t is "
-          "∂L/∂H_t; a weight's gradient sums the batch inside the product (X_tᵀ δF_t), a bias's is "
+          "added to every sample. A gate's δ is taken at its pre-activation (δF_t: at the argument of σ "
+          "that makes F_t), a state's at the state (δH_t = ∂L/∂H_t); a weight's gradient sums the batch inside the product (X_tᵀ δF_t), a bias's is "
           "1ᵀ δF_t, the column sums."))
 
 COLAH = Notation(
