@@ -11,106 +11,10 @@ any of them, and the printers print what it gives.
 """
 from __future__ import annotations
 
+from .docs import markdown_sections
 from .layout import NotationMismatch
+from .parts import fits, parts, render, rewritten, sections
 from .tables import NOTATIONS, Notation, get_notation
 
 __all__ = ["NOTATIONS", "Notation", "NotationMismatch", "get_notation", "parts", "render",
-           "markdown_sections", "fits", "rewritten"]
-
-
-def rewritten(derivation, notation, names=None):
-    """{part: NotationPart} for the parts named (forward, deltas, bptt, grads, terminal)."""
-    from ..printing import PARTS, TITLES, TERMINAL_TITLE, terminal_part
-    from .printers import NotationPart
-    from .transform import Rewriter
-    n = get_notation(notation)
-    r = Rewriter(derivation, n)
-    names = names or PARTS[:-1]
-    build = {
-        "forward": r.forward,
-        "deltas": lambda: r.equations(derivation.gate_deltas()),
-        "bptt": lambda: r.equations(derivation.recurrences() + [_input_error(derivation)]),
-        "grads": r.gradients,
-        "terminal": lambda: r.equations(terminal_part(derivation).equations),
-    }
-    titles = dict(TITLES, terminal=TERMINAL_TITLE)
-    return {p: NotationPart(p, titles[p], build[p](), _note(derivation, n, p), notation=n) for p in names}
-
-
-def _input_error(derivation):
-    from ..ir import Delta
-    return (Delta(derivation.cell.x, 0), derivation.input_error)
-
-
-def _note(derivation, n, part):
-    from ..printing import note
-    if part == "forward":
-        return " ".join(filter(None, [note(derivation, part), n.note]))
-    if part == "deltas":
-        return (f"δ of a name is ∂{n.loss}/∂(that name at step t), all paths included; a gate's δ is "
-                "taken at its pre-activation, the argument of its activation.")
-    if part == "terminal":
-        return "The recurrences above start from these at t = T and run down to t = 1."
-    return note(derivation, part)
-
-
-def parts(derivation, notation="tutorial", part="all"):
-    """One part (or all, as Parts) in the notation."""
-    from ..printing import PARTS, Part
-    from .printers import NotationParts
-    n = get_notation(notation)
-    if n.name == "tutorial":
-        return Part.of(derivation, part)
-    if part not in PARTS:
-        raise ValueError(f"unknown part {part!r}; choose one of: {', '.join(PARTS)}")
-    if part != "all":
-        return rewritten(derivation, n, [part])[part]
-    return NotationParts(rewritten(derivation, n).values())
-
-
-def render(derivation, notation="tutorial", part="all", fmt="text"):
-    """As printing.render, in the notation; the tutorial's is printing.render itself."""
-    from ..printing import FORMATS, render as render_tutorial
-    n = get_notation(notation)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    if n.name == "tutorial":
-        return render_tutorial(derivation, part, fmt)
-    got = parts(derivation, n, part)
-    got = list(got) if isinstance(got, list) else [got]
-    if fmt == "text":
-        return "\n\n".join(str(p) for p in got) + "\n"
-    if fmt == "latex":
-        return "\n\n".join(f"% {p.title}\n\\[\n{p.latex()}\n\\]" + "".join(f"\n% {s}" for s in p.legend())
-                           for p in got) + "\n"
-    return sections(got)
-
-
-def sections(got, level=2):
-    """Markdown: a heading per part, its note, one $$ block per equation."""
-    out = []
-    for p in got:
-        out.append(f"{'#' * level} {p.title}\n")
-        out.append(" ".join([p.note, *p.legend()]).strip() + "\n")
-        out += [f"$$\n{s}\n$$\n" for s in p.latex_lines()]
-    return "\n".join(out)
-
-
-def fits(cell):
-    """{notation: None if it can print the cell, else the reason it cannot}."""
-    from ..derive import derive
-    d = derive(cell)
-    out = {}
-    for name in NOTATIONS:
-        try:
-            rewritten(d, name)
-            out[name] = None
-        except NotationMismatch as e:
-            out[name] = str(e)
-    return out
-
-
-def markdown_sections(cell):
-    """derivations/<cell>.md's section per notation (other than the tutorial's)."""
-    from .docs import markdown_sections as build
-    return build(cell)
+           "markdown_sections", "fits", "rewritten", "sections"]

@@ -15,7 +15,7 @@ def markdown_sections(cell, level=2):
     """One section per notation other than the tutorial's, for derivations/<cell>.md."""
     from ..cells import load_cell
     from ..derive import derive
-    from . import rewritten
+    from .parts import rewritten
     cell = load_cell(cell) if isinstance(cell, str) else cell
     d = derive(cell)
     out = []

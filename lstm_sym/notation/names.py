@@ -2,6 +2,8 @@
 and a bias's by the gate and vector they belong to, deltas, the loss."""
 from __future__ import annotations
 
+import dataclasses
+
 from ..ir import Add, MatVec, Var
 from .layout import label, owners, products
 from .nodes import Partial, Sym
@@ -44,7 +46,12 @@ class Names:
 
     def var(self, v):
         if v.kind == "param":
-            return self.params.get(v.name) or parse(v.name, vector=len(v.shape) == 1, ref=("param", v.name))
+            if v.name in self.params:
+                return self.params[v.name]
+            own = parse(v.name, vector=len(v.shape) == 1, ref=("param", v.name))
+            if self.n.time == "sup" and own.sub and not own.sup:     # p_f -> p^f, as W^f and b^f
+                own = dataclasses.replace(own, sub="", sup=own.sub)
+            return own
         return self.vector(v.name, v.time, ("var", v.name))
 
     def delta(self, d):
