@@ -137,3 +137,17 @@ def test_markdown_sections_one_per_notation():
 def test_markdown_sections_say_which_notations_cannot_print_the_cell():
     md = markdown_sections("gru")
     assert "colah" in md and "cannot" in md
+
+
+@pytest.mark.parametrize("cell", sorted(FITS))
+def test_latex_compiles_in_every_notation(cell):
+    from test_documents import latex_problems
+    d = derive(cell)
+    for notation in ("d2l", "colah", "lecture"):
+        if notation in FITS[cell]:
+            continue
+        assert latex_problems(render(d, notation, "all", "latex")) == [], notation
+        assert latex_problems(parts(d, notation)._repr_latex_()) == [], notation
+    md = markdown_sections(cell)
+    for block in md.split("$$")[1::2]:
+        assert latex_problems(f"$${block}$$") == [], block
