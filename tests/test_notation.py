@@ -54,11 +54,16 @@ def test_colah_concatenation():
 
 def test_lecture_stacked_z():
     text = render(derive("lstm"), "lecture")
+    assert "[z^f_t; z^i_t; z_t; z^o_t] = [W^f; W^i; W; W^o] [x^t; h^{t−1}] + [b^f; b^i; b; b^o]" in text
     for g, W in (("^f", "W^f"), ("^i", "W^i"), ("", "W"), ("^o", "W^o")):
-        assert f"z{g}_t = {W} [x^t; h^{{t−1}}] + b{g}" in text
         assert f"∂E/∂{W} = Σ_{{t=1}}^{{T}} δz{g}_t [x^t; h^{{t−1}}]ᵀ" in text
     assert "c^t = f^t ⊙ c^{t−1} + i^t ⊙ c̃^t" in text
     assert "δz_t = δc^t ⊙ i^t ⊙ (1 − (c̃^t)²)" in text
+    assert "f^t = σ(z^f_t)" in text and "c̃^t = tanh(z_t)" in text
+    # a peephole adds p^f ⊙ c^{t−1} to one gate only: a line per gate, the same stacked input
+    peep = render(derive("lstm_peephole"), "lecture", "forward")
+    assert "z^f_t = W^f [x^t; h^{t−1}] + p^f ⊙ c^{t−1} + b^f" in peep
+    assert "z^t" not in render(derive("rnn"), "lecture") and "z^h_t = W^h [x^t; h^{t−1}] + b^h" in render(derive("rnn"), "lecture")
 
 
 @pytest.mark.parametrize("notation", ["d2l", "colah", "lecture"])

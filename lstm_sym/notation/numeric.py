@@ -102,7 +102,9 @@ class Interpreter:
         return np.outer(self.ev(e.a, t), self.ev(e.b, t))
 
     def ev_Concat(self, e, t):
-        return np.concatenate([self.ev(k, t) for k in e.items], axis=-1)
+        """[h_{t−1}, x_t] end to end; matrices [W^f; W^i; …] one above the other."""
+        items = [self.ev(k, t) for k in e.items]
+        return np.concatenate(items, axis=0 if all(np.ndim(a) == 2 for a in items) else -1)
 
     def ev_Block(self, e, t):
         start = sum(self.dims[s] for s in e.sizes[:e.index])
@@ -153,7 +155,12 @@ def run(parts, params, xs, init, G, Gc=None, x="x"):
         ip.env[(("var", x), t)] = xs[t - 1]
         ip.env[(("direct", out_state), t)] = G[t - 1]
         for lhs, rhs in parts["forward"].equations:
-            ip.env[(lhs.ref, t)] = ip.ev(rhs, t)
+            value = ip.ev(rhs, t)
+            if isinstance(lhs, Concat):      # [z^f_t; z^i_t; z_t; z^o_t]: the stacked z, split
+                for k, item in enumerate(lhs.items):
+                    ip.env[(item.ref, t)] = value[..., k * dims["H"]:(k + 1) * dims["H"]]
+            else:
+                ip.env[(lhs.ref, t)] = value
     for s, g in (Gc or {}).items():
         ip.env[(("direct", s), T)] = g
     # every backward equation at every step, each evaluated once what it reads is known:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..ir import (Add, AtTime, Delta, Direct, Expr, GradOf, MatVec, Next, Outer, TimeSum, Var, add)
+from ..ir import (Add, AtTime, Delta, Direct, Expr, MatVec, Next, Outer, TimeSum, Var, add, leaves)
 from .layout import NotationMismatch, sites
 from .names import Names
 from .nodes import BatchSum, Block, Concat, Partial, RowMat, RowOuter, Sym
@@ -101,8 +101,30 @@ class Rewriter:
         return [(self.node(l), self.node(r)) for l, r in eqs if r is not None]
 
     def forward(self):
-        eqs = self.cell.equations if self.n.preact else self.d.forward_equations()
-        return self.equations(eqs)
+        if not self.n.preact:
+            return self.equations(self.d.forward_equations())
+        stacked = self.stacked_z()
+        nets = {s.net for s in self.sites} if stacked else set()
+        return stacked + self.equations([(v, e) for v, e in self.cell.equations if v.name not in nets])
+
+    def stacked_z(self):
+        """[z^f_t; z^i_t; z_t; z^o_t] = [W^f; W^i; W; W^o] [x^t; h^{t−1}] + [b^f; …]: one line, when
+        every pre-activation is its product and one bias (a peephole keeps a line per gate)."""
+        if self.n.weights != "stacked" or len(self.sites) < 2:
+            return []
+        biases = []
+        for s in self.sites:
+            rest = [t for t in (s.expr.terms if isinstance(s.expr, Add) else (s.expr,)) if not isinstance(t, MatVec)]
+            if len(rest) != 1 or not (isinstance(rest[0], Var) and rest[0].kind == "param"):
+                return []
+            biases.append(self.node(rest[0]))
+        if any(not (isinstance(leaf, Var) and (leaf.time == -1 or leaf.kind == "input"))
+               for _, op in self.sites[0].weights for leaf in leaves(op)):
+            return []
+        sep = self.n.sep
+        lhs = Concat(tuple(self.names.var(Var(s.net, "inter", ("H",), 0)) for s in self.sites), sep)
+        W = Concat(tuple(self.names.params["@" + s.owner] for s in self.sites), sep)
+        return [(lhs, add(MatVec(W, self.stacked(self.sites[0])), Concat(tuple(biases), sep)))]
 
     def gradients(self):
         out = []
