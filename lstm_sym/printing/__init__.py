@@ -1,11 +1,22 @@
 """Printers: text, LaTeX, Markdown.  A Part is a titled list of equations
-that prints as text and shows as LaTeX in Jupyter."""
+that prints as text and shows as LaTeX in Jupyter; as a document block it is
+an Equations display (printing.document), rendered like every other document.
+
+    Part.of(derivation, name)   a part (or, for "all", Parts)
+    part.block()                the part as a document.Equations block
+    render(derivation, part, fmt)   text, LaTeX or Markdown
+    render_document(blocks, fmt)    any document (printing.document.render)
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import latex_document, markdown  # noqa: F401  (they register their renderers)
 from .base import legend, scalar_exprs
+from .document import Equations
+from .document import render as render_document
 from .latex import LatexPrinter, latex
+from .latex_document import aligned, gathered
 from .text import TextPrinter, text
 
 PARTS = ("forward", "deltas", "bptt", "grads", "all")
@@ -89,14 +100,16 @@ class Part:
         """Sentences defining the special notation these equations use (1[u > 0], …)."""
         return legend([x for eq in self.equations for side in eq for x in scalar_exprs(side)])
 
+    def block(self):
+        """The part as a document block: a titled display of its equations."""
+        return Equations(self.equations, title=self.title, note=self.note, where=tuple(self.legend()))
+
     def __str__(self):
-        return "\n".join([f"{self.title}:"] + ["  " + s for s in self.lines(TextPrinter())]
-                         + ["  where " + s for s in self.legend()])
+        return render_document([self.block()], "text")[:-1]
 
     def latex(self):
         """The equations as one aligned block (math mode: put it inside \\[ \\] or $$ $$)."""
-        body = r" \\ ".join(s.replace(" = ", " &= ", 1) for s in self.lines(LatexPrinter()))
-        return rf"\begin{{aligned}} {body} \end{{aligned}}"
+        return aligned(LatexPrinter(), self.block().rows)
 
     def _repr_latex_(self):
         return f"$${self.latex()}$$"
@@ -109,8 +122,7 @@ class Parts(list):
         return "\n\n".join(str(p) for p in self)
 
     def latex(self):
-        parts = [rf"\text{{{p.title}}} \\ {p.latex()}" for p in self]
-        return r"\begin{gathered} " + r" \\[2ex] ".join(parts) + r" \end{gathered}"
+        return gathered([(p.title, p.latex()) for p in self])
 
     def _repr_latex_(self):
         return f"$${self.latex()}$$"
@@ -158,10 +170,4 @@ def render(derivation, part="all", fmt="text"):
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     parts = Part.of(derivation, part)
     parts = parts if isinstance(parts, list) else [parts]
-    if fmt == "text":
-        return "\n\n".join(str(p) for p in parts) + "\n"
-    if fmt == "latex":
-        return "\n\n".join(f"% {p.title}\n\\[\n{p.latex()}\n\\]"
-                             + "".join(f"\n% {s}" for s in p.legend()) for p in parts) + "\n"
-    from .markdown import sections
-    return sections(parts)
+    return render_document([p.block() for p in parts], fmt)

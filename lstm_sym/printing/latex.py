@@ -1,6 +1,8 @@
 """LaTeX printer: bold vectors, \\odot, ^\\top, \\sum_{t=1}^{T}."""
 from __future__ import annotations
 
+import re
+
 import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.precedence import PRECEDENCE
@@ -83,6 +85,64 @@ class LatexPrinter(NodePrinter):
     def scalar(self, e, names=None):
         return scalar_latex(e, names)
 
+    # --- the document nodes (printing/nodes.py) and the bound's Diag ---------------
+    def _print_Name(self, e):
+        base = re.sub(r"(\\[A-Za-z]+)(?=[A-Za-z])", r"\1 ", "".join(NAME_LATEX.get(c, c) for c in e.base))
+        if not e.sub:
+            return base
+        sub = NAME_LATEX.get(e.sub, e.sub)
+        return f"{base}_{sub}" if len(e.sub) == 1 else f"{base}_{{{sub}}}"
+
+    def _print_Words(self, e):
+        return "".join(rf"\text{{{latex_text(s)}}}" if isinstance(s, str) else self._print(s) for s in e.items)
+
+    def _print_Scalar(self, e):
+        return self.scalar(e.expr)
+
+    def _print_Chain(self, e):
+        return e.sep.join(self._print(a) for a in e.items)
+
+    def _print_Paren(self, e):
+        return self.wrap(self._print(e.a))
+
+    def _print_Transpose(self, e):
+        return self._print(e.a) + r"^{\top}"
+
+    def _print_Diag(self, e):
+        return rf"\operatorname{{diag}}\left({self._print(e.v)}\right)"
+
+    def _print_Norm(self, e):
+        return rf"\left\lVert {self._print(e.a)} \right\rVert" + ("" if e.p is None else f"_{e.p}")
+
+    def _print_AbsValue(self, e):
+        return rf"\left|{self._print(e.a)}\right|"
+
+    def _print_Partial(self, e):
+        return rf"\frac{{\partial {self._print(e.num)}}}{{\partial {self._print(e.den)}}}"
+
+    def _print_Over(self, e):
+        sub = "" if not e.sub else f"_{e.sub}" if len(e.sub) == 1 else f"_{{{e.sub}}}"
+        return NAME_LATEX[e.op] + sub + (f"^{{{e.sup}}}" if e.sup else "") + " " + self._print(e.body)
+
+    def _print_Power(self, e):
+        base = self._print(e.base)
+        base = base if type(e.base).__name__ == "Name" else self.wrap(base)
+        return f"{base}^{{{self._print(e.exp)}}}"
+
 
 def latex(e):
     return LatexPrinter().doprint(e)
+
+
+# how Name, Over and the relations of a document spell Unicode in LaTeX
+NAME_LATEX = {"β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ρ": r"\rho", "σ": r"\sigma", "ℓ": r"\ell",
+              "∇": r"\nabla", "′": "'", "−": "-", "⋯": r"\cdots", "∞": r"\infty", "≤": r"\le", "≥": r"\ge",
+              "≈": r"\approx", "∏": r"\prod", "Σ": r"\sum", "sup": r"\sup", "max": r"\max", "min": r"\min"}
+LATEX_TEXT = str.maketrans({"—": "--", "−": "-", "…": r"\ldots{}", "∞": r"$\infty$", "\\": r"\textbackslash{}",
+                            **{c: "\\" + c for c in "_%&#$"}, "{": r"\{", "}": r"\}",
+                            "^": r"\^{}", "~": r"\~{}"})
+
+
+def latex_text(s):
+    """Plain text as LaTeX text mode: its special characters escaped."""
+    return s.translate(LATEX_TEXT)

@@ -10,6 +10,7 @@ from ..ir import Act, MatVec
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 MINUS = str.maketrans({"-": "−"})
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 class ScalarText(ScalarPrinting, StrPrinter):
@@ -99,6 +100,49 @@ class TextPrinter(NodePrinter):
         if e.time is not None:
             return f"∂E/∂{self.name(e.target.name)}_{e.time}"
         return f"∂E/∂{self.name(e.target.name)}"
+
+    # --- the document nodes (printing/nodes.py) and the bound's Diag ---------------
+    def _print_Name(self, e):
+        if not e.sub:
+            return e.base
+        return f"{e.base}_{e.sub}" if e.sub.isalnum() else f"{e.base}_{{{e.sub}}}"
+
+    def _print_Words(self, e):
+        return "".join(s if isinstance(s, str) else self._print(s) for s in e.items)
+
+    def _print_Scalar(self, e):
+        return self.scalar(e.expr)
+
+    def _print_Chain(self, e):
+        return e.sep.join(self._print(a) for a in e.items)
+
+    def _print_Paren(self, e):
+        return self.wrap(self._print(e.a))
+
+    def _print_Transpose(self, e):
+        return self._print(e.a) + "ᵀ"
+
+    def _print_Diag(self, e):
+        return f"diag({self._print(e.v)})"
+
+    def _print_Norm(self, e):
+        return f"‖{self._print(e.a)}‖" + ("" if e.p is None else str(e.p).translate(SUBSCRIPT))
+
+    def _print_AbsValue(self, e):
+        return f"|{self._print(e.a)}|"
+
+    def _print_Partial(self, e):
+        return f"∂{self._print(e.num)}/∂{self._print(e.den)}"
+
+    def _print_Over(self, e):
+        sub = "" if not e.sub else f"_{e.sub}" if len(e.sub) == 1 else f"_{{{e.sub}}}"
+        return e.op + sub + (f"^{{{e.sup}}}" if e.sup else "") + " " + self._print(e.body)
+
+    def _print_Power(self, e):
+        base = self._print(e.base)
+        base = base if type(e.base).__name__ == "Name" else self.wrap(base)
+        exp = self._print(e.exp)
+        return f"{base}^{exp}" if len(exp) == 1 else f"{base}^({exp})"
 
 
 def text(e):
