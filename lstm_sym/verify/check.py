@@ -17,43 +17,52 @@ graph past cost.GRAPH_SECONDS is skipped, each with a note."""
 from __future__ import annotations
 
 import copy
-import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import cost
 from ..derive import derive
-from .numeric import (CheckReport, Row, check_numeric, compare, gradient_floor, gradients, loss,
-                      make_problem, run_forward)
+from .methods import (ALIASES, _with_aliases, DEFAULT, EXACT, METHODS, OWN, PER_ENTRY, REGISTRY, check_numeric,  # noqa: F401
+                      expand, parse_methods, spoken)
+from .problem import gradients, loss, make_problem
+from .referees import graph_gradients as _graph_gradients, rows_against as _rows_against  # noqa: F401
+from .report import CheckReport
 from .sandbox import during, same
 
-METHODS = ("symbolic", "fd", "central", "richardson", "complex", "directional", "graph", "torch")
-DEFAULT = ("fd", "complex", "directional", "graph", "torch")
-TOL = {"float64": 1e-9, "float32": 1e-3}       # against exact referees (graph, torch, derivation)
-PER_ENTRY = ("central", "richardson", "complex")
+TOL = EXACT         # the exact referees' tolerances, by dtype (methods.EXACT)
 
 
-def parse_methods(text):
-    """'fd,graph' -> ('fd', 'graph'); 'all' -> METHODS.  fd means central and
-    richardson; each can also be asked for alone."""
-    if text.strip() == "all":
-        return METHODS
-    got = tuple(m.strip() for m in text.split(","))
-    bad = [m for m in got if m not in METHODS]
-    if bad or not got:
-        shown = ", ".join(repr(m) for m in bad) if bad else repr(text)
-        raise ValueError(f"unknown method(s) {shown}; choose from {', '.join(METHODS)} or all "
-                         "(fd = central and richardson)")
-    return got
+@dataclass
+class Context:
+    """What a method's run(ctx) reads: the check as it stands."""
+    d: object
+    cell: object
+    module: object
+    prob: object
+    work: object
+    grads: dict
+    report: CheckReport
+    dtype: str
+    seed: int
+    sizes: tuple
+    impl: object
+    limit: bool
+    tell: object
+    checked: set = field(default_factory=set)
+    asked: tuple = ()               # what was asked for, before the plan dropped anything
+    tol: float = 0.0                # the running method's tolerance at dtype
 
-
-def expand(methods):
-    """The methods that run: fd becomes central and richardson."""
-    out = []
-    for m in methods:
-        out += ["central", "richardson"] if m == "fd" else [m]
-    return tuple(dict.fromkeys(out))
+    def locate_refused(self):
+        """Why locating a wrong gradient is left out (its probes cost too
+        much), or None."""
+        D, H, T, B = self.report.sizes
+        probes = cost.check_costs(cost.profile(self.cell), D, H, T, B, impl=True)["diagnose"]
+        if self.limit and not cost.fits(probes, cost.DIAGNOSE_SECONDS):
+            return (f"where it goes wrong: not located: the probes (every T up to {max(T, 3)}, against the "
+                    f"derivation) would take {probes}; a shorter --sizes T locates it, or {cost.FLAG}")
+        return None
 
 
 def plan(cell, methods, sizes, batch, impl=False, limit=True):
@@ -88,35 +97,27 @@ def kernel(cell, complex_safe=False):
 
 def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype="float64", seed=0,
               timeout=30.0, *, limit=True, progress=None):
-    """Every requested referee against one module: the generated kernel of
-    `cell` (a built-in name or a Cell), or with impl the user's FILE.py,
-    called only through sandbox.Guarded (`timeout` seconds per call).
-    Contract problems raise ContractError (a ValueError: one line, exit 2);
-    the report's exit_code says the rest.  limit=False runs what was asked
-    whatever it costs; progress(what, done, total, unit) hears how it goes."""
+    """Every requested method (methods.REGISTRY) against one module: the
+    generated kernel of `cell` (a built-in name or a Cell), or with impl the
+    user's FILE.py, called only through sandbox.Guarded (`timeout` seconds
+    per call).  Contract problems raise ContractError (a ValueError: one
+    line, exit 2); the report's exit_code says the rest.  limit=False runs
+    what was asked whatever it costs; progress(what, done, total, unit)
+    hears how it goes."""
     d = derive(cell)
     cell = d.cell
-    D, H, T = sizes
     methods = tuple(methods)
-    if impl is not None and not set(methods) - {"symbolic"}:
-        raise ValueError("--method symbolic proves the derivation, not your code: nothing checked your module; "
-                         "add fd, complex, directional, graph or torch (the default runs them all)")
+    if impl is not None and all(REGISTRY[m].proves for m in expand(methods)):
+        raise ValueError(f"--method {','.join(methods)} proves the derivation, not your code: nothing checked your "
+                         f"module; add {spoken(DEFAULT, 'or')} (the default runs them all)")
     tell = progress or (lambda *a, **k: None)
     asked = expand(methods)
     methods, plan_notes, _ = plan(cell, methods, sizes, batch, impl is not None, limit)
-    notes = []
-    if impl is not None:
-        from .impl import first_call, load_impl
-        module = load_impl(impl, cell, timeout)
-        module.dtype = np.dtype(dtype)     # float64 probes of a float32 check do not count against it
-        # the complex step needs a complex-analytic forward: the user says so
-        complex_module = module if module.COMPLEX_SAFE else None
-    else:
-        module = kernel(cell)
-        complex_module = kernel(cell, complex_safe=True) if "complex" in methods else None
+    module, complex_module, notes = _modules(cell, impl, methods, dtype, timeout)
     tell("check: the first call")
-    prob = make_problem(module, D, H, T, batch, seed)
+    prob = make_problem(module, *sizes, batch, seed)
     if impl is not None:
+        from .impl import first_call
         notes += first_call(module, prob)
     pristine = copy.deepcopy(vars(prob))      # a dict: what reaches for Problems misses it
     work = prob.astype(np.float32) if dtype == "float32" else prob
@@ -126,73 +127,81 @@ def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype=
         methods, more = _measured_plan(module, work, methods, complex_module, cell, sizes, batch)
         plan_notes += more
     report = CheckReport(cell.name if impl is None else f"{cell.name} --impl {impl}",
-                         (D, H, T, batch), dtype, seed, subject="your module" if impl else "the kernel")
+                         (*sizes, batch), dtype, seed, subject="your module" if impl else "the kernel")
+    ctx = Context(d, cell, module, prob, work, grads, report, dtype, seed, tuple(sizes), impl, limit, tell,
+                  set(prob.inputs()), asked)
     report.notes += notes + plan_notes
-    if T < 3:
+    if sizes[2] < 3:
         report.notes.append("note: T < 3 cannot see some recurrence errors (the tutorial's check was T = 2)")
-    numeric = [m for m in ("central", "richardson", "complex", "directional") if m in methods]
-    if "complex" in methods and complex_module is None:
-        report.notes.append("complex step skipped: it needs a complex-analytic forward; set COMPLEX_SAFE = True "
-                            "in your module if it has one (no abs, maximum, comparisons)")
-    elif "complex" in methods and dtype != "float64":
-        report.notes.append("complex step runs in complex128 on the float64 problem")
-    if impl is not None:
-        tell("check: comparing your forward with the cell's")
-    forward = _forward_verdict(report, module, cell, prob, dtype) if impl is not None else None
-    report.rows += check_numeric(module, prob, numeric, dtype, complex_module, seed, grads, progress=tell)
-    if dtype == "float32" and complex_module is not None and "complex" in methods:
-        report.rows += check_numeric(module, prob, ["complex"], "float64", complex_module, seed,
-                                     gradients(module, prob), progress=tell)
-    if forward is not None and not forward.matches:
-        # a backward of another function: judged only against its own forward
-        _backward_verdict(report)
-        skipped = [m for m in ("graph", "torch") if m in asked] + ["derivation"]
-        report.notes.append(f"{', '.join(skipped)}: skipped: they compare with the {cell.name} cell, and your "
-                            "forward is not it (see the first line)")
-        report.faults.append(f"your forward is not the {cell.name} cell")
+    if not _own_forward(ctx, [m for m in methods if m in OWN], complex_module):
         return _finish(report, module, prob, pristine)
-    tol = TOL[dtype]
-    checked = set(prob.inputs())
-    if "graph" in methods:
-        report.rows += _rows_against("graph", grads, _graph_gradients(cell, prob, tell), tol, checked)
-    if "torch" in methods:
-        tell("check: torch")
-        from .torch_oracle import unsupported
-        why = unsupported(cell)
-        got = None if why else _torch_gradients(cell.name, prob)
-        if got is None:
-            report.notes.append(f"torch: skipped ({why or 'torch is not installed'})")
-        else:
-            h_torch, ref = got
-            h_mine = run_forward(module, work)[0]
-            report.rows.append(Row("h (output)", "torch", *compare(h_mine, h_torch), tol))
-            report.rows += _rows_against("torch", grads, ref, tol, checked)
-    if impl is not None:
-        tell("check: against the derivation")
-        _against_derivation(report, d, module, prob, work, grads, tol, checked, seed, limit, tell)
-    proofs = []
-    if "symbolic" in methods:
-        from .symbolic import prove
-        try:
-            proofs = [prove(d, min(D, 3), min(H, 3), 1, seed=seed, progress=tell),
-                      prove(d, min(D, 2), min(H, 2), 2, seed=seed, progress=tell)]
-        except ValueError as e:     # relu, softsign: the field has no Max or Abs; the other methods still ran
-            if not report.compared:
-                raise
-            report.notes.append(f"symbolic: skipped ({e})")
-    if proofs:
-        for r in proofs:
-            for c in r.checks:
-                report.rows.append(Row(c.name, "symbolic", 0.0 if c.ok else math.inf, 0.0 if c.ok else math.inf,
-                                       0.0, f"{r.level} ({r.D},{r.H},{r.T}), exact"))
-        report.notes.append("symbolic: proves the derivation, exact over GF(2^61−1), not the code that runs it: "
-                            "its identities are counted apart" + ("; they say nothing of your module" if impl else
-                                                                  "" if report.compared else
-                                                                  "; no other method ran the kernel"))
+    for m in REGISTRY.values():
+        if m.own or m.proves or not (m.name in methods or not m.option):
+            continue
+        _run(ctx, m)
+    for m in REGISTRY.values():
+        if m.proves and m.name in methods:
+            _run(ctx, m)
     if impl is not None:
         _backward_verdict(report)
         return _finish(report, module, prob, pristine)
     return report
+
+
+def _modules(cell, impl, methods, dtype, timeout):
+    """(the module checked, its complex-safe twin or None, notes)."""
+    if impl is None:
+        return kernel(cell), kernel(cell, complex_safe=True) if "complex" in methods else None, []
+    from .impl import load_impl
+    module = load_impl(impl, cell, timeout)
+    module.dtype = np.dtype(dtype)     # float64 probes of a float32 check do not count against it
+    # the complex step needs a complex-analytic forward: the user says so
+    return module, module if module.COMPLEX_SAFE else None, []
+
+
+def _run(ctx, m):
+    """One referee or proof: its rows and notes, or the note why it cannot run."""
+    if m.option is False and m.supports(ctx.cell, ctx.module) is not None:
+        return          # joins by itself only where it applies (derivation: with --impl)
+    why = m.supports(ctx.cell, ctx.module)
+    if why is not None:
+        ctx.report.notes.append(m.skip.format(name=m.name, why=why))
+        return
+    ctx.tol = m.tolerance(ctx.dtype)
+    m.run(ctx)
+
+
+def _own_forward(ctx, own, complex_module):
+    """The methods that differentiate the module's own forward, after the
+    question whether that forward is the cell; False when it is not (then
+    the referees of the cell have nothing to say)."""
+    report, dtype = ctx.report, ctx.dtype
+    for name in own:
+        m = REGISTRY[name]
+        why = m.supports(ctx.cell, ctx.module)
+        if why is not None:
+            report.notes.append(m.skip.format(name=m.name, why=why))
+        elif dtype not in m.tol and m.float64_note:
+            report.notes.append(m.float64_note)
+    if ctx.impl is not None:
+        ctx.tell("check: comparing your forward with the cell's")
+    forward = _forward_verdict(report, ctx.module, ctx.cell, ctx.prob, dtype) if ctx.impl is not None else None
+    report.rows += check_numeric(ctx.module, ctx.prob, own, dtype, complex_module, ctx.seed, ctx.grads,
+                                 progress=ctx.tell)
+    on64 = [m for m in own if dtype not in REGISTRY[m].tol and (complex_module is not None or not REGISTRY[m].complex)]
+    if on64:
+        report.rows += check_numeric(ctx.module, ctx.prob, on64, "float64", complex_module, ctx.seed,
+                                     gradients(ctx.module, ctx.prob), progress=ctx.tell)
+    if forward is None or forward.matches:
+        return True
+    # a backward of another function: judged only against its own forward
+    _backward_verdict(report)
+    skipped = [m.name for m in REGISTRY.values() if not (m.own or m.proves)
+               and (m.name in ctx.asked if m.option else m.supports(ctx.cell, ctx.module) is None)]
+    report.notes.append(f"{', '.join(skipped)}: skipped: they compare with the {ctx.cell.name} cell, and your "
+                        "forward is not it (see the first line)")
+    report.faults.append(f"your forward is not the {ctx.cell.name} cell")
+    return False
 
 
 def _finish(report, module, prob, pristine):
@@ -215,9 +224,9 @@ def _forward_verdict(report, module, cell, prob, dtype):
 def _backward_verdict(report):
     """Question (b): is the user's backward the derivative of the user's own
     forward?  Only the methods that differentiate that forward answer it."""
-    own = [r for r in report.rows if r.method in ("central", "richardson", "complex", "directional")]
+    own = [r for r in report.rows if r.method in OWN]
     if not own:
-        report.verdicts.append("backward: not compared with your own forward (fd, complex and directional "
+        report.verdicts.append(f"backward: not compared with your own forward ({spoken(_with_aliases(OWN))} "
                                "were not requested)")
         return
     bad = sorted({r.gradient for r in own if not r.ok} - {"all inputs"})
@@ -240,7 +249,8 @@ def _measured_plan(module, work, methods, complex_module, cell, sizes, batch):
     n = sum(int(np.size(a)) for a in work.inputs().values())
     p, (D, H, T) = cost.profile(cell), sizes
     complex_ratio = cost.kernel_forward(p, batch, D, H, T, True) / cost.kernel_forward(p, batch, D, H, T)
-    per = {"central": 2, "richardson": 4, "complex": complex_ratio if complex_module is not None else 0}
+    ratio = lambda m: (complex_ratio if complex_module is not None else 0) if m.complex else 1
+    per = {m.name: m.forwards * ratio(m) for m in REGISTRY.values() if m.entry is not None}
     per_entry = [m for m in PER_ENTRY if m in methods]
     spent = sum(per[m] for m in per_entry) * n * fwd
     if spent <= cost.PER_ENTRY_SECONDS:
@@ -249,91 +259,3 @@ def _measured_plan(module, work, methods, complex_module, cell, sizes, batch):
     return methods, [f"{', '.join(per_entry)}: per-entry differences would take ~{cost.seconds_text(spent)} "
                      f"({n} inputs, {fwd * 1e3:.3g} ms a forward, timed); ran the directional check instead "
                      f"(two forwards and one backward, every input at once); {cost.FLAG} runs them"]
-
-
-def _against_derivation(report, d, module, prob, work, grads, tol, checked, seed, limit=True, tell=None):
-    """The derivation as a referee of the user's module, and where it goes wrong."""
-    from .impl import diagnose, summarize
-    from .reference import reference_module
-    reference = reference_module(d)
-    with during(module, "the comparison with the derivation's forward"):
-        h_mine = run_forward(module, work)[0]
-    forward = Row("h (output)", "derivation", *compare(h_mine, run_forward(reference, prob)[0]), tol)
-    report.rows.append(forward)
-    report.rows += _rows_against("derivation", grads, gradients(reference, prob), tol, checked)
-    wrong = {r.gradient for r in report.rows if not r.ok and not r.proof} & checked
-    if not wrong:
-        return
-    if not forward.ok:
-        report.notes.append("where it goes wrong: not located, because your forward is not the cell's (its h "
-                            "differs from the derivation's): the rows against the derivation, graph and torch "
-                            "compare different functions; those against your own forward (fd, complex, "
-                            "directional) still judge your backward")
-        return
-    D, H, T, B = report.sizes
-    probes = cost.check_costs(cost.profile(d.cell), D, H, T, B, impl=True)["diagnose"]
-    if limit and not cost.fits(probes, cost.DIAGNOSE_SECONDS):
-        report.notes.append(f"where it goes wrong: not located: the probes (every T up to {max(T, 3)}, against the "
-                            f"derivation) would take {probes}; a shorter --sizes T locates it, or {cost.FLAG}")
-        return
-    if tell is not None:
-        tell("check: locating the wrong gradients")
-    found = [f for f in diagnose(module, reference, d.cell, (D, H, T, B), seed, fixed=prob.fixed)
-             if f.gradient in wrong]
-    if found:
-        report.notes.append(f"where it goes wrong (probes against the derivation; {len(found)} gradient(s)):")
-        report.notes += ["  " + line for line in summarize(found)]
-    else:
-        failing = sorted({r.method for r in report.rows if not r.ok and not r.proof})
-        report.notes.append("where it goes wrong: the derivation agrees with your backward at every probe; what "
-                            f"fails ({', '.join(failing)}) measures your own forward, so your forward and "
-                            "backward disagree there")
-
-
-def _rows_against(method, grads, ref, tol, checked=None):
-    rows, floor = [], gradient_floor(ref)
-    for name, r in ref.items():
-        if checked is not None and name not in checked:
-            continue
-        g = grads.get(name)
-        if g is None:
-            rows.append(Row(name, method, math.inf, math.inf, tol, "missing from backward"))
-        else:
-            rows.append(Row(name, method, *compare(g, r, floor), tol))
-    return rows
-
-
-def _graph_gradients(cell, prob, tell=None):
-    """Reverse accumulation over the scalar graph, one sequence at a time."""
-    from .graph_oracle import graph_gradients
-    total = {}
-    B = prob.x.shape[1]
-    xs_b, h0_b, c0_b = [], [], []
-    for b in range(B):
-        if tell is not None:
-            tell("check: the scalar graph", b + 1, B, "sequences")
-        init = {cell.states[0]: prob.h0[b]}
-        if prob.c0 is not None:
-            init[cell.states[1]] = prob.c0[b]
-        Gc = {cell.states[1]: prob.Gc[b]} if prob.Gc is not None else None
-        g = graph_gradients(cell, prob.params, list(prob.x[:, b]), init, list(prob.G[:, b]), Gc)
-        for p in prob.params:
-            total[p] = total.get(p, 0) + g[p]
-        xs_b.append(np.array(g["x"]))
-        h0_b.append(g[cell.states[0] + "0"])
-        if prob.c0 is not None:
-            c0_b.append(g[cell.states[1] + "0"])
-    total["x"] = np.stack(xs_b, axis=1)
-    total[cell.states[0] + "0"] = np.stack(h0_b)
-    if c0_b:
-        total[cell.states[1] + "0"] = np.stack(c0_b)
-    return total
-
-
-def _torch_gradients(cell_name, prob):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    from .torch_oracle import torch_gradients
-    return torch_gradients(cell_name, prob.params, prob.x, prob.h0, prob.c0, prob.G, prob.Gc)

@@ -22,7 +22,8 @@ from ..cells import NAMES, get_cell
 from ..ir import Act, Add, Cell, Had, MatVec, OneMinus, Var, transform
 from ..layouts import as_cell, gates, nodes, state_args
 from ..printing.text import TextPrinter
-from .numeric import final_c
+from .errors import relative_error
+from .problem import final_c
 
 _print = TextPrinter().doprint
 
@@ -140,12 +141,12 @@ def _diff(obs, exp, tol):
     if not np.all(np.isfinite(h)):
         bad = np.flatnonzero(~np.isfinite(h).reshape(len(h), -1).all(axis=1))
         return np.inf, (int(bad[0]) + 1, False)
-    per_step = np.abs(h - h_ref).reshape(len(h), -1).max(axis=1) / scale
+    per_step = np.array([relative_error(h[t], h_ref[t], floor=scale) for t in range(len(h))])
     rel = float(per_step.max())
     if rel > tol:
         return rel, (int(np.argmax(per_step > tol)) + 1, False)
     if c is not None and c_ref is not None:
-        rel_c = float(np.max(np.abs(c - c_ref)) / max(float(np.max(np.abs(c_ref))), 1e-300))
+        rel_c = relative_error(c, c_ref)
         if not rel_c <= tol:
             return rel_c, (len(h), True)
     return rel, None

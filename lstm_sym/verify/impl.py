@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Act, Had, MatVec, Var, leaves
-from .numeric import Problem, final_c, gradients, make_problem
+from .errors import relative_error
+from .problem import Problem, final_c, gradients, make_problem
 from .sandbox import ContractError, Guarded, call, during, where  # noqa: F401  (ContractError: re-exported)
 
 
@@ -334,11 +335,11 @@ class _Lab:
 
     def wrong(self, kind, t, name, k=None):
         mine, ref = self.run(kind, t, k)
-        return _rel(mine.get(name), ref[name]) > self.tol
+        return not relative_error(mine.get(name), ref[name]) <= self.tol
 
     def outcome(self, kind, t, name):
         mine, ref = self.run(kind, t)
-        if _rel(mine.get(name), ref[name]) > self.tol:
+        if not relative_error(mine.get(name), ref[name]) <= self.tol:
             return W
         base = np.max(np.abs(self.run("base", t)[1][name]), initial=0.0)
         return Z0 if np.max(np.abs(ref[name]), initial=0.0) <= 1e-12 * base else R
@@ -354,7 +355,7 @@ class _Lab:
         last = NA
         if both == W and name in self.cell.params:
             Ts = max(t, 3)              # at T = 2 "keeps only t = T" and "drops t = 1" look alike
-            last = _rel(self.run("both", Ts)[0][name], self.run("last", Ts)[1][name]) <= self.tol
+            last = relative_error(self.run("both", Ts)[0][name], self.run("last", Ts)[1][name]) <= self.tol
         return (h, c, both, False, zero, last)
 
     def words(self, name, key, t):
@@ -379,17 +380,6 @@ class _Lab:
             if bad:
                 words["terms"] = f" (wrong with the loss on step k alone: k = {', '.join(map(str, bad))} of 1..{Ts})"
         return words
-
-
-def _rel(a, b):
-    """max|a − b| / max|b| (inf when a is missing, misshapen or not finite)."""
-    if a is None:
-        return np.inf
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or not np.all(np.isfinite(a)):
-        return np.inf
-    err = float(np.max(np.abs(a - b), initial=0.0))
-    return err / max(float(np.max(np.abs(b), initial=0.0)), 1e-300) if err else 0.0
 
 
 def diagnose(module, reference, cell, sizes, seed=0, tol=1e-6, fixed=frozenset()):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import os
 import signal
 import threading
@@ -42,6 +41,9 @@ import traceback
 import warnings
 
 import numpy as np
+
+from .same import _changed, same  # noqa: F401  (same: re-exported)
+from .signatures import final_keyword, taken_states, with_signature  # noqa: F401  (re-exported)
 
 ComplexWarning = getattr(getattr(np, "exceptions", np), "ComplexWarning")
 
@@ -190,47 +192,6 @@ def _at(e, path, word="at"):
     return ""
 
 
-# --- comparing what the user's code got with what it was given --------------
-
-def same(a, b, depth=0):
-    """Structural equality that runs no user code (unknown objects: identity)."""
-    if depth > 50 or type(a) is not type(b):
-        return False
-    if isinstance(a, np.ndarray):
-        if a.shape != b.shape or a.dtype != b.dtype:
-            return False
-        if a.dtype.kind == "O":
-            return all(same(u, v, depth + 1) for u, v in zip(a.flat, b.flat))
-        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
-    if isinstance(a, dict):
-        return (list(dict.keys(a)) == list(dict.keys(b))
-                and all(same(dict.__getitem__(a, k), dict.__getitem__(b, k), depth + 1) for k in dict.keys(a)))
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(u, v, depth + 1) for u, v in zip(a, b))
-    if isinstance(a, (bool, int, float, complex, str, bytes, type(None), np.generic, frozenset, set)):
-        return a == b or (a != a and b != b)
-    if hasattr(a, "__dict__") and type(a).__eq__ is object.__eq__:
-        return same(vars(a), vars(b), depth + 1)
-    return a is b
-
-
-def _changed(given, ours):
-    """Names of the inputs the user's code changed: given are the copies it
-    got, ours the checker's originals."""
-    out = []
-    for name, (g, o) in given.items():
-        if isinstance(o, dict):
-            if not isinstance(g, dict):
-                out.append(name)
-                continue
-            keys = list(dict.fromkeys([*o, *dict.keys(g)]))
-            out += [f"{name}[{k!r}]" for k in keys
-                    if k not in o or not dict.__contains__(g, k) or not same(dict.__getitem__(g, k), o[k])]
-        elif not same(g, o):
-            out.append(name)
-    return out
-
-
 # --- the guarded module ----------------------------------------------------------
 
 class GuardedCache:
@@ -261,46 +222,6 @@ def _copy(a):
 
 def _is_complex(*arrays):
     return any(a is not None and np.iscomplexobj(a) for a in arrays)
-
-
-def _signature(fn):
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-
-
-def taken_states(fn, states, declared=None):
-    """The initial states (in cell order) that forward(params, x, ...) takes:
-    by position after x (h0, then c0), or by name (h0=, c0=).  `declared`
-    (the module's STATES) can only narrow it."""
-    sig = _signature(fn)
-    if sig is None:
-        return tuple(states)
-    ps = list(sig.parameters.values())
-    P = inspect.Parameter
-    if any(p.kind in (P.VAR_POSITIONAL, P.VAR_KEYWORD) for p in ps):
-        taken = list(states)
-    else:
-        positional = [p.name for p in ps if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)][2:]
-        named = {p.name for p in ps if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)}
-        keys = [s + "0" for s in states]
-        taken = [s for k, s in enumerate(states)
-                 if s + "0" in named or (k < len(positional) and positional[k] not in keys)]
-    if declared is not None:
-        taken = [s for s in taken if s in declared]
-    return tuple(taken)
-
-
-def final_keyword(fn, state):
-    """The keyword backward takes the final state's gradient by (dcT), or None."""
-    sig = _signature(fn)
-    if sig is None:
-        return None
-    for key in (f"d{state}T", "dcT"):
-        if key in sig.parameters and sig.parameters[key].kind != inspect.Parameter.POSITIONAL_ONLY:
-            return key
-    return None
 
 
 @contextlib.contextmanager
@@ -337,10 +258,10 @@ class Guarded:
         self.final_key = (self._call("reading backward's signature", final_keyword, (self._backward, second))
                           if second else None)
         self.UNTAKEN = tuple(s + "0" for s in self.cell_states if s not in self.takes)
-        self.forward = _with_signature(self._run_forward, ["params", "x"],
+        self.forward = with_signature(self._run_forward, ["params", "x"],
                                        [s + "0" for s in self.cell_states if s in self.takes])
         extra = [f"d{second}T"] if self.final_key else []
-        self.backward = _with_signature(self._run_backward, ["params", "dh", "cache"], extra)
+        self.backward = with_signature(self._run_backward, ["params", "dh", "cache"], extra)
 
     # -- plumbing --
     def _what(self, stage):
@@ -514,17 +435,3 @@ def _kind(v):
     if isinstance(v, (tuple, list)):
         return f"{type(v).__name__} of length {len(v)}"
     return type(v).__name__
-
-
-def _with_signature(body, required, optional):
-    """body(*args, **kwargs) with an inspect.signature listing exactly these
-    parameters: callers (forward_match, make_problem) read what the user's
-    functions take from it."""
-    P = inspect.Parameter
-    sig = inspect.Signature([P(p, P.POSITIONAL_OR_KEYWORD) for p in required]
-                            + [P(p, P.POSITIONAL_OR_KEYWORD, default=None) for p in optional])
-
-    def fn(*args, **kwargs):
-        return body(*args, **kwargs)
-    fn.__signature__ = sig
-    return fn
