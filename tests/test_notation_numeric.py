@@ -138,3 +138,28 @@ def test_a_wrong_printed_formula_is_caught(notation):
     parts = dict(parts, bptt=dataclasses.replace(bptt, equations=wrong))
     errors = compare("lstm", notation, parts)
     assert max(errors.values()) > 1e-3
+
+
+@pytest.mark.parametrize("spec", ["relu_rnn.cell", "janet.cell", "greff.cell"])
+@pytest.mark.parametrize("notation", ["d2l", "colah", "lecture"])
+def test_user_cells_print_right_in_every_notation_that_fits(spec, notation):
+    """A user's .cell, against its kernel generated in-process (lstm_sym.codegen.compile)."""
+    from lstm_sym.cells import load_cell
+    from lstm_sym.codegen import compile as compile_kernel
+    cell = load_cell(os.path.join(ROOT, "tests", "fixtures", "cells", spec))
+    d = derive(cell)
+    try:
+        parts = rewritten(d, notation, PARTS)
+    except NotationMismatch:
+        pytest.skip(f"{notation} cannot print {spec}")
+    k = compile_kernel(cell)
+    P, x, init, G, Gc = instance(k)
+    got, dx = as_printed(d, notation, P, x, init, G, Gc, parts)
+    g = kernel_gradients(k, P, x, init, G, Gc)
+    want = values(d, notation, {p: g[p] for p in P})
+    want.update({("var", s): g[s + "0"] for s in k.STATES})
+    assert set(got) == set(want)
+    errors = {key: relative(got[key], want[key]) for key in want}
+    errors["x"] = relative(dx, g["x"])
+    worst = max(errors, key=errors.get)
+    assert errors[worst] < RTOL, (worst, errors[worst])

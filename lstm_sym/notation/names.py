@@ -41,6 +41,9 @@ class Names:
         if self.n.preact and name in self.owner:
             sym = parse(self.n.preact.format(g=self.letter(self.owner[name])))
             return Sym(sym.base, sym.sub, sym.sup, time, True, ref, time_sub=True)
+        if self.n.upper and name in self.owner:      # a pre-activation: net_{G,t}, the gate capitalised
+            gate = self.vector(self.owner[name], None, ())
+            return Sym("net", Sym(gate.base, vector=False, tilde=gate.tilde), "", time, True, ref)
         base = parse(self.vector_name(name))
         return Sym(base.base, base.sub, base.sup, time, True, ref, tilde=base.tilde)
 
@@ -52,6 +55,9 @@ class Names:
             if self.n.time == "sup" and own.sub and not own.sup:     # p_f -> p^f, as W^f and b^f
                 own = dataclasses.replace(own, sub="", sup=own.sub)
             return own
+        if v.name in self.owner and not self.n.preact:
+            # a pre-activation written inline in the forward pass: the argument of g_t's activation
+            return self.vector(v.name, v.time, ("net", self.owner[v.name]))
         return self.vector(v.name, v.time, ("var", v.name))
 
     def delta(self, d):

@@ -161,6 +161,8 @@ def run(parts, params, xs, init, G, Gc=None, x="x"):
                     ip.env[(item.ref, t)] = value[..., k * dims["H"]:(k + 1) * dims["H"]]
             else:
                 ip.env[(lhs.ref, t)] = value
+            if isinstance(rhs, Act) and isinstance(lhs, Sym):   # net_{g,t}: the argument of g_t's activation
+                ip.env[(("net", lhs.ref[1]), t)] = ip.ev(rhs.a, t)
     for s, g in (Gc or {}).items():
         ip.env[(("direct", s), T)] = g
     # every backward equation at every step, each evaluated once what it reads is known:
