@@ -17,8 +17,8 @@ import functools
 import numpy as np
 import sympy
 
-from ..ir import (Act, Add, AtTime, Had, Map, MatVec, Neg, OneMinus, Outer, Pow, Scale, TimeSum)
-from .nodes import BatchSum, Block, Concat, Partial, RowMat, RowOuter, Sym
+from ..ir import Act, AtTime
+from .nodes import Concat, Partial, Sym
 
 
 def values(derivation, notation, params):

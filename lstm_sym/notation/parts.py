@@ -70,7 +70,10 @@ def render(derivation, notation="tutorial", part="all", fmt="text"):
     if fmt == "latex":
         return "\n\n".join(f"% {p.title}\n\\[\n{p.latex()}\n\\]" + "".join(f"\n% {s}" for s in p.legend())
                            for p in got) + "\n"
-    return sections(got)
+    if fmt == "markdown":
+        return sections(got)
+    raise ValueError(f"--format {fmt} prints the tutorial's notation only; with --notation {n.name} "
+                     "choose text, latex or markdown")
 
 
 def sections(got, level=2):

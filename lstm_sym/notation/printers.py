@@ -10,7 +10,7 @@ from ..printing import Part, Parts
 from ..printing.base import PREC, prec
 from ..printing.latex import LatexPrinter
 from ..printing.text import TextPrinter
-from .nodes import BatchSum, Block, Concat, RowMat, RowOuter, Sym
+from .nodes import BatchSum, RowMat, RowOuter, Sym
 
 OWN_PREC = {RowMat: PREC[MatVec], RowOuter: PREC[MatVec], BatchSum: PREC[MatVec]}
 TIGHT = PREC[MatVec] + 1
