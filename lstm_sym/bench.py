@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from .cells import builtin_name
+from .printing.document import Table, render
 from .verify.torch_oracle import unsupported as torch_reason
 
 DEFAULT_SIZES = ((64, 256, 256, 100), (32, 128, 128, 50))
@@ -353,7 +354,7 @@ def table(rows):
     head = ["(B, D, H, T)", "generated"] + (["textbook"] if have_book else []) + (["torch"] if have_torch else [])
     head += (["generated / torch"] if have_torch else []) + (["textbook / torch"] if have_torch and have_book else [])
     head += (["textbook / generated"] if have_book else []) + ["generated GFLOP/s", "NumPy GEMM GFLOP/s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         m = r["median"]
         cells = [str(r["sizes"]), milliseconds(m["generated"])]
@@ -363,9 +364,9 @@ def table(rows):
             cells += [ratio(m["textbook"] / m["torch"])] if have_book else []
         cells += [ratio(m["textbook"] / m["generated"])] if have_book else []
         cells += [f"{r['gflops']:.0f}", f"{r['gemm_gflops']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        body.append(cells)
     warnings = outliers(rows)
-    return "\n".join(lines + ([""] + warnings if warnings else []))
+    return "\n".join([render([Table(head, body)], "markdown").rstrip("\n")] + ([""] + warnings if warnings else []))
 
 
 def skipped(cell, use_torch=True):

@@ -9,8 +9,7 @@ import textwrap
 from .cells import NAMES
 from .derive import derive
 from .printing import Part, terminal_part
-from .printing.latex import LatexPrinter
-from .printing.markdown import sections
+from .printing.document import Equations, Heading, Paragraph, Strong, Table, render
 
 HEADER = """# {title}: the derivation
 
@@ -28,20 +27,26 @@ are written for any D and H; the check runs at those sizes.
 
 
 def cell_markdown(name):
+    """The full text of derivations/<name>.md."""
+    return render(cell_blocks(name), "markdown")
+
+
+def cell_blocks(name):
     from .errata import ERRATA
     d = derive(name)
     against = ("; not the tutorial's, quoted in the errata" if name == "lstm" else
                "; not the slips quoted in the errata" if name in ERRATA else "")
     head = HEADER.format(title=d.cell.title, name=name, against=against).split("\n\n")
-    text = "\n\n".join(head[:2] + [_fill(p) for p in head[2:]]) + "\n\n"
+    blocks = [Heading(head[0].removeprefix("# "), 1), Paragraph(head[1])]
+    blocks += [Paragraph(_fill(p)) for p in head[2:]]
     parts = list(Part.of(d, "all"))
     parts.insert([p.name for p in parts].index("bptt") + 1, terminal_part(d))
-    text += sections(parts)
+    blocks += [p.block() for p in parts]
     if name == "lstm":
-        text += "\n" + errata_markdown(d)
+        blocks += errata_blocks(d)
     elif name in ERRATA:
-        text += "\n" + cell_errata_markdown(d, ERRATA[name])
-    return text
+        blocks += cell_errata_blocks(d, ERRATA[name])
+    return blocks
 
 
 def _fill(paragraph, width=79):
@@ -50,70 +55,63 @@ def _fill(paragraph, width=79):
     return textwrap.fill(keep, width, break_long_words=False, break_on_hyphens=False).replace("\0", " ")
 
 
-def _eq(printer, lhs, rhs):
-    return f"$$\n{printer.doprint(lhs)} = {printer.doprint(rhs)}\n$$\n"
-
-
-def errata_markdown(d):
+def errata_blocks(d):
     from .errata import compare, inline_state_deltas, tutorial_variant
     tut = tutorial_variant(d)
-    pr = LatexPrinter()
-    out = ["## Errata: the tutorial's LSTM backward pass\n",
-           "The tutorial these notes grew from (hanbt, 零基础入门深度学习(6) 长短时记忆网络(LSTM), "
-           "its equations 式7–式14) makes two slips. The engine rebuilds its formulas by "
-           "editing this derivation in exactly those two places (`lstm_sym.errata.tutorial_variant`) "
-           "and runs both on the same numbers.\n",
-           "**1. The cell-state carry is dropped.** Its gate deltas see c_t only through h_t; "
-           "the path c_t → c_{t+1}, which the forget gate keeps open, is lost. As the tutorial "
-           "writes them:\n"]
-    out += [_eq(pr, l, r) for l, r in inline_state_deltas(tut, tut.gate_deltas())]
-    out.append("Derived: the same gate deltas, with the total cell-state delta, which carries "
-               "δc_{t+1} ⊙ f_{t+1} back from the next step:\n")
-    out += [_eq(pr, l, r) for l, r in d.recurrences() if l.name == "c"]
-    out.append("**2. The input-weight gradients use the last step only.** The tutorial writes:\n")
-    out += [_eq(pr, l, r) for l, r in tut.gradient_equations()
-            if getattr(r, "steps", "") == "last"]
-    out.append("but W_fx, W_ix, W_cx, W_ox are shared by every step, like the recurrent "
-               "weights, so their gradients are sums over t = 1..T (see the gradients above).\n")
-    out.append("**How far off.** L = Σ_t ⟨G_t, h_t⟩ with random G, weights of scale 0.5, "
-               "nonzero h_0 and c_0, (D, H, T) = (3, 4, 5), seed 0 "
-               "(`lstm_sym.errata.compare()`). Relative error ‖g_tutorial − g‖/‖g‖ against the "
-               "derived gradient g, and of g itself against central differences of the forward "
-               "pass (which owe nothing to either derivation):\n")
-    out += _table(compare())
-    out.append("\n**Why its own gradient check cannot see this.** The tutorial checks one "
-               "weight matrix (W_fh) at T = 2 with h_0 = c_0 = 0. There the dropped carry only "
-               "changes δ_{g,1}, which meets W_fh through h_0 = 0, and the input weights' "
-               "missing step t = 1 is δ_{f,1} x_1ᵀ with δ_{f,1} ∝ c_0 = 0. The same comparison in "
-               "that setting:\n")
-    out += _table(compare(T=2, zero_init=True))
-    out.append("\nW_fh comes out exact, so that check passes; a check at T ≥ 3 with nonzero "
-               "initial states fails it at once.\n")
-    return "\n".join(out)
+    return [
+        Heading("Errata: the tutorial's LSTM backward pass"),
+        Paragraph("The tutorial these notes grew from (hanbt, 零基础入门深度学习(6) 长短时记忆网络(LSTM), "
+                  "its equations 式7–式14) makes two slips. The engine rebuilds its formulas by "
+                  "editing this derivation in exactly those two places (`lstm_sym.errata.tutorial_variant`) "
+                  "and runs both on the same numbers."),
+        Paragraph([Strong("1. The cell-state carry is dropped."),
+                   " Its gate deltas see c_t only through h_t; the path c_t → c_{t+1}, which the forget gate "
+                   "keeps open, is lost. As the tutorial writes them:"]),
+        Equations(inline_state_deltas(tut, tut.gate_deltas())),
+        Paragraph("Derived: the same gate deltas, with the total cell-state delta, which carries "
+                  "δc_{t+1} ⊙ f_{t+1} back from the next step:"),
+        Equations([(l, r) for l, r in d.recurrences() if l.name == "c"]),
+        Paragraph([Strong("2. The input-weight gradients use the last step only."), " The tutorial writes:"]),
+        Equations([(l, r) for l, r in tut.gradient_equations() if getattr(r, "steps", "") == "last"]),
+        Paragraph("but W_fx, W_ix, W_cx, W_ox are shared by every step, like the recurrent "
+                  "weights, so their gradients are sums over t = 1..T (see the gradients above)."),
+        Paragraph([Strong("How far off."), " L = Σ_t ⟨G_t, h_t⟩ with random G, weights of scale 0.5, "
+                   "nonzero h_0 and c_0, (D, H, T) = (3, 4, 5), seed 0 "
+                   "(`lstm_sym.errata.compare()`). Relative error ‖g_tutorial − g‖/‖g‖ against the "
+                   "derived gradient g, and of g itself against central differences of the forward "
+                   "pass (which owe nothing to either derivation):"]),
+        _table(compare()),
+        Paragraph([Strong("Why its own gradient check cannot see this."), " The tutorial checks one "
+                   "weight matrix (W_fh) at T = 2 with h_0 = c_0 = 0. There the dropped carry only "
+                   "changes δ_{g,1}, which meets W_fh through h_0 = 0, and the input weights' "
+                   "missing step t = 1 is δ_{f,1} x_1ᵀ with δ_{f,1} ∝ c_0 = 0. The same comparison in "
+                   "that setting:"]),
+        _table(compare(T=2, zero_init=True)),
+        Paragraph("W_fh comes out exact, so that check passes; a check at T ≥ 3 with nonzero "
+                  "initial states fails it at once."),
+    ]
 
 
-def cell_errata_markdown(d, errata):
+def cell_errata_blocks(d, errata):
     """The errata section of a cell other than the lstm: each slip printed from
     the edited derivation beside the derived formulas, and its numbers."""
     from .errata import compare, shown_equations
-    pr = LatexPrinter()
     name = d.cell.name
-    out = [f"## Errata: {'a common slip' if len(errata) == 1 else 'common slips'} in the backward pass\n",
-           "Each slip is rebuilt by editing this derivation in exactly the place it goes wrong "
-           "(`lstm_sym.errata.ERRATA`) and run beside it on the same numbers.\n"]
+    out = [Heading(f"Errata: {'a common slip' if len(errata) == 1 else 'common slips'} in the backward pass"),
+           Paragraph("Each slip is rebuilt by editing this derivation in exactly the place it goes wrong "
+                     "(`lstm_sym.errata.ERRATA`) and run beside it on the same numbers.")]
     for k, e in enumerate(errata, 1):
-        wrong = e.edit(d)
-        out.append(f"**{k}. {e.title}** {e.why}\n")
-        out += [_eq(pr, l, r) for l, r in shown_equations(wrong, e.shows)]
-        out.append("Derived:\n")
-        out += [_eq(pr, l, r) for l, r in shown_equations(d, e.shows)]
-        out.append("**How far off.** L = Σ_t ⟨G_t, h_t⟩ with random G, weights of scale 0.5, nonzero "
-                   f"initial states, (D, H, T) = (3, 4, 5), seed 0 (`lstm_sym.errata.compare(cell=\"{name}\", "
-                   f"variant=ERRATA[\"{name}\"][{k - 1}].edit)`). Relative error ‖g_slip − g‖/‖g‖ against the "
-                   "derived gradient g, and of g itself against central differences of the forward pass "
-                   "(which owe nothing to either):\n")
-        out += _table(compare(cell=name, variant=e.edit), "slip vs derived")
-    return "\n".join(out)
+        out += [Paragraph([Strong(f"{k}. {e.title}"), f" {e.why}"]),
+                Equations(shown_equations(e.edit(d), e.shows)),
+                Paragraph("Derived:"),
+                Equations(shown_equations(d, e.shows)),
+                Paragraph([Strong("How far off."), " L = Σ_t ⟨G_t, h_t⟩ with random G, weights of scale 0.5, "
+                           "nonzero initial states, (D, H, T) = (3, 4, 5), seed 0 (`lstm_sym.errata.compare("
+                           f"cell=\"{name}\", variant=ERRATA[\"{name}\"][{k - 1}].edit)`). Relative error "
+                           "‖g_slip − g‖/‖g‖ against the derived gradient g, and of g itself against central "
+                           "differences of the forward pass (which owe nothing to either):"]),
+                _table(compare(cell=name, variant=e.edit), "slip vs derived")]
+    return out
 
 
 def _fmt_rel(x):
@@ -125,10 +123,8 @@ def _fmt_fd(x):
 
 
 def _table(rows, against="tutorial vs derived"):
-    lines = [f"| gradient | {against} | derived vs central differences |",
-             "|---|---|---|"]
-    lines += [f"| {n} | {_fmt_rel(a)} | {_fmt_fd(b)} |" for n, a, b in rows]
-    return ["\n".join(lines) + "\n"]
+    return Table(["gradient", against, "derived vs central differences"],
+                 [[n, _fmt_rel(a), _fmt_fd(b)] for n, a, b in rows])
 
 
 def generated_files():

@@ -365,8 +365,8 @@ def test_bound_document_activations_in_the_projects_notation():
     text = rp.render(activations_blocks(rp.plain), "markdown")
     for leak in LEAKS[1:]:
         assert leak not in text
-    assert "Heaviside(x)" not in text and r"f'(x) = \mathbb{1}\left[x > 0\right]" in text
-    assert r"f'(x) = \left(1 + \left|x\right|\right)^{-2}" in text
+    assert "Heaviside(x)" not in text and r"f'\left(x\right) = \mathbb{1}\left[x > 0\right]" in text
+    assert r"f'\left(x\right) = \left(1 + \left|x\right|\right)^{-2}" in text
     assert "1[u > 0] is the unit step" in text
 
 

@@ -40,14 +40,16 @@ def numeric_search():
 
 def activations_blocks(fmt):
     from ..printing.base import legend
-    from ..printing.latex import scalar_latex
-    lines = []
+    from ..printing.document import Items, Math
+    from ..printing.nodes import Chain, Name, Scalar
+    items = []
     for act in BUILTIN.values():
         beta, how = rp.beta_text(act)
-        lines.append(f"- {act.name}: $f'(x) = {scalar_latex(act.derivative_simplified)}$, β_f = sup |f′| = {beta} ({how})")
+        fprime = Chain(rp.call(rp.FPRIME, rp.X), Name("="), Scalar(act.derivative_simplified))
+        items.append([f"{act.name}: ", Math(fprime), f", β_f = sup |f′| = {beta} ({how})"])
     notes = " ".join(legend([a.derivative_simplified for a in BUILTIN.values()]))
-    return [rp.Heading("β_f for every built-in activation"),
-            rp.Para("\n".join(lines) + "\n\n" + (notes + " " if notes else "")
+    return [rp.Heading("β_f for every built-in activation"), Items(items),
+            rp.Para((notes + " " if notes else "")
                     + "`lstm-sym bound rnn --activation NAME` uses any of them; "
                     "from Python `rnn_cell(activation(name, expr))` takes any scalar SymPy expression. "
                     "SymPy's `maximum` cannot handle the piecewise derivatives; for those β_f comes from "
@@ -87,9 +89,9 @@ def seed_slip_blocks(fmt):
     rows = [[str(k), vec(ref), vec(right), vec(seed),
              fmt(float(np.linalg.norm(seed - ref) / np.linalg.norm(ref))), norm(right), norm(seed), fmt(bound)]
             for k, ref, right, seed, bound in seed_slip()]
-    cols = [(c, c) for c in ("k", "δnet_k, reference interpreter", "W diag[f′] order",
+    cols = list(("k", "δnet_k, reference interpreter", "W diag[f′] order",
                              "seed's diag[f′] W order", "seed's relative error", "‖W diag[f′] order‖",
-                             "‖seed's‖", "bound ‖δ_t‖ ∏ ‖diag f′‖ ‖W‖₂")]
+                             "‖seed's‖", "bound ‖δ_t‖ ∏ ‖diag f′‖ ‖W‖₂"))
     return [rp.Heading("The seed's factor order, with a number"),
             rp.Para(f"The rnn with W = {SLIP_W}, U = I, b = 0, h_0 = 0, x_1..x_3 = {SLIP_XS} and the loss "
                     f"⟨g, h_3⟩ alone, g = {SLIP_G}: δnet_k = ∂E/∂net_k (the seed's δ) from "
@@ -101,6 +103,7 @@ def seed_slip_blocks(fmt):
 
 
 def pascanu_blocks(fmt):
+    from ..printing.document import Items
     d_sig = derive(rnn_cell(sigmoid))
     d_tanh = derive("rnn")
     H = 2
@@ -109,15 +112,15 @@ def pascanu_blocks(fmt):
     lines = []
     for name, W, b, h0 in cases:
         m = ex.rnn_case(d_tanh, W, b, h0, 10)
-        lines.append(f"- {name} (tanh, no input, β_f β_W = 3): ‖δ_k‖/‖δ_t‖ at t−k = 10 is "
+        lines.append(f"{name} (tanh, no input, β_f β_W = 3): ‖δ_k‖/‖δ_t‖ at t−k = 10 is "
                      f"{fmt(float(np.exp(m.log_ratio[10, 0])))}; (β_f β_W)^10 = {fmt(3.0 ** 10)}.")
     return [rp.Heading("Pascanu's regimes, sigmoid, and exact cases"),
             rp.Para(f"The sigmoid rnn with W rescaled so that β_f β_W = ρ exactly (β_f = 1/4, so "
                     f"σ_max(W) = 4ρ; {TRIALS} trials, T = {T}, H = {HIDDEN}):"),
             rp.pascanu_table(d_sig, TRIALS, HIDDEN, T, 0, fmt=fmt),
             rp.Para("Three tanh cases with exact answers.  At h = 0 the derivative is 1 and the bound is "
-                    "attained: β_f β_W > 1 can explode.  Saturate the units and the same W vanishes:\n\n"
-                    + "\n".join(lines)),
+                    "attained: β_f β_W > 1 can explode.  Saturate the units and the same W vanishes:"),
+            Items(lines),
             rp.nilpotent_para(d_tanh, fmt)]
 
 

@@ -1,111 +1,56 @@
-"""What `lstm-sym bound` prints and derivations/bound.md says: blocks
-(headings, paragraphs, equations, tables) rendered as text, LaTeX or Markdown.
+"""What `lstm-sym bound` prints and derivations/bound.md says: blocks of
+the document model (printing.document: headings, paragraphs, equations,
+tables), rendered as text, LaTeX or Markdown by the one renderer of each.
 
-The equations are printed from the derivation: the one-step factor is the
-carry's linear map, transposed (jacobian.py); only the k-step product and the
-norm inequalities around it are written here."""
+The equations are nodes, printed by each format's printer: the derivation's
+own (the one-step factor is the carry's linear map, transposed, jacobian.py)
+and printing.nodes' norms, partials and products for the k-step product and
+the norm inequalities around it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import sympy
 
-from ..ir import Delta, OneMinus, Var
+from ..ir import Add, AtTime, Delta, OneMinus, Var
 from ..printing.base import legend
-from ..printing.latex import LatexPrinter, scalar_latex
-from ..printing.text import TextPrinter, scalar_text
+from ..printing.document import Equations, Heading, Math, Paragraph, Table, render as render_document
+from ..printing.latex import latex_text  # noqa: F401  (re-exported)
+from ..printing.nodes import AbsValue, Chain, Name, Norm, Over, Paren, Partial, Power, Scalar, Transpose, Words, call
+from ..printing.text import TextPrinter
 from . import experiments as ex
 from .jacobian import Diag, beta_f, one_step_jacobian, rnn_factor
 
+Para = Paragraph                    # the name the bound's modules use
 
-# --- blocks --------------------------------------------------------------------
-
-@dataclass
-class Heading:
-    text: str
-
-
-@dataclass
-class Para:
-    text: str
-
-
-@dataclass
-class Eqs:
-    """Equations as (lhs, [(relation, rhs), ...]) in text and in LaTeX."""
-    text: list
-    latex: list
-
-
-@dataclass
-class Table:
-    columns: list       # [(text, latex)]
-    rows: list          # [[cell text]]
-
-
-class TextStyle:
-    printer = TextPrinter
-    diag = "diag({})"
-    T = "ᵀ"
-    partial = "∂{}/∂{}"
-    norm = "‖{}‖"
-    norm2 = "‖{}‖₂"
-    prod = "∏_{{i={}}}^{{{}}} {}"
-    dots = "⋯"
-    fprime = "f′({})"
-    beta_f, beta_W = "β_f", "β_W"
-    power = "({})^({})"
-    sup = "sup_x |{}|"
-    sigma = "σ_max({})"
-    le = "≤"
-    t_k = "t−k"
-
-
-class LatexStyle:
-    printer = LatexPrinter
-    diag = r"\operatorname{{diag}}\left({}\right)"
-    T = r"^{\top}"
-    partial = r"\frac{{\partial {}}}{{\partial {}}}"
-    norm = r"\left\lVert {} \right\rVert"
-    norm2 = r"\left\lVert {} \right\rVert_2"
-    prod = r"\prod_{{i={}}}^{{{}}} {}"
-    dots = r"\cdots"
-    fprime = r"f'\left({}\right)"
-    beta_f, beta_W = r"\beta_f", r"\beta_W"
-    power = r"\left({}\right)^{{{}}}"
-    sup = r"\sup_x \left|{}\right|"
-    sigma = r"\sigma_{{\max}}\left({}\right)"
-    le = r"\le"
-    t_k = "t-k"
+# the symbols the bound speaks (printed by each format's printer)
+FPRIME, X, I = Name("f′"), Name("x"), Name("I")
+BETA_F, BETA_W = Name("β", "f"), Name("β", "W")
+DOTS, T_K = Name("⋯"), Name("t−k")
+BETA_PRODUCT = Chain(BETA_F, BETA_W, sep="")       # β_fβ_W, as the tables' headers write it
 
 
 def _state(name, time):
     return Var(name, "state", ("H",), time)
 
 
-def chain(st, P, term):
-    parts = []
-    for f in term.factors:
-        if isinstance(f, Diag):
-            parts.append(st.diag.format(P.doprint(f.v)))
-        else:
-            parts.append(P.doprint(f.W) + (st.T if f.transpose else ""))
-    body = " ".join(parts) or "I"
+def chain(term):
+    """A jacobian Term as a node: its factors side by side, diag(v) and W or Wᵀ."""
+    parts = [f if isinstance(f, Diag) else (Transpose(f.W) if f.transpose else f.W) for f in term.factors]
+    body = Chain(*parts) if parts else I
     k = term.coeff
-    return body if k == 1 else f"-{body}" if k == -1 else f"{k} {body}"
+    return body if k == 1 else Chain(Name("−"), body, sep="") if k == -1 else Chain(Scalar(k), body)
 
 
-def block(st, P, terms):
-    return " + ".join(chain(st, P, t) for t in terms) or "0"
+def block(terms):
+    return Add(tuple(chain(t) for t in terms)) if len(terms) > 1 else chain(terms[0]) if terms else Name("0")
 
 
 # --- the symbolic part -------------------------------------------------------------
 
-def rnn_equations(d, st):
+def rnn_equations(d):
     """The rnn's backward step, one-step Jacobian, k-step product and bound."""
-    P = st.printer()
     act, v, W = rnn_factor(d)
     s = d.cell.states[0]
     net = dict(d.cell.equations)[_state(s, 0)].a
@@ -114,61 +59,55 @@ def rnn_equations(d, st):
     delta_net = next((dl, e) for dl, e in d.delta_defs
                      if (dl.name == net.name and not dl.gate) or (dl.gate and dl.name == gate))
     (rec_l, rec_r), = d.recurrences()
-    Wp = P.doprint(W)
-    fp = lambda base: st.fprime.format(P.at_base(base, net))
-    dfac = lambda base: st.diag.format(fp(base))
-    h = lambda base, off=0: P.at_base(base, _state(s, off))
-    dh = lambda base: P.at_base(base, Delta(s, 0))
-    J = lambda i: st.partial.format(h(i), h(i, -1))
-    fprime_x = (scalar_latex if st is LatexStyle else scalar_text)(act.derivative_simplified)
+    fp = lambda base: call(FPRIME, AtTime(net, base))
+    dfac = lambda base: Diag(fp(base))
+    h = lambda base, off=0: AtTime(_state(s, off), base)
+    dh = lambda base: AtTime(Delta(s, 0), base)
+    J = lambda i: Partial(h(i), h(i, -1))
     beta = beta_f(act)[0]
-    beta_s = (f"{float(beta):.6g}" if isinstance(beta, sympy.Float) else
-              sympy.latex(beta) if st is LatexStyle else str(beta))
+    beta_s = Name(f"{float(beta):.6g}") if isinstance(beta, sympy.Float) else Scalar(beta)
     return [
-        (P.doprint(delta_net[0]), [("=", P.doprint(delta_net[1]))]),
-        (P.doprint(rec_l), [("=", P.doprint(rec_r))]),
-        (J("t"), [("=", f"{st.diag.format(P.doprint(v))} {Wp}"), ("=", f"{dfac('t')} {Wp}")]),
-        (st.fprime.format("x"), [("=", fprime_x)]),
-        (dh("k"), [("=", f"({J('t')} {st.dots} {st.partial.format(h('k+1'), h('k'))}){st.T} {dh('t')}"),
-                   ("=", f"{Wp}{st.T} {dfac('k+1')} {st.dots} {Wp}{st.T} {dfac('t')} {dh('t')}")]),
-        (st.norm.format(dh("k")),
-         [(st.le, st.norm.format(dh("t")) + " " + st.prod.format("k+1", "t",
-                                                                  st.norm.format(dfac("i")) + " " + st.norm.format(Wp))),
-          (st.le, st.norm.format(dh("t")) + " " + st.power.format(f"{st.beta_f} {st.beta_W}", st.t_k))]),
-        (st.beta_f, [("=", st.sup.format(st.fprime.format("x"))), ("=", beta_s)]),
-        (st.beta_W, [("=", st.norm2.format(Wp)), ("=", st.sigma.format(Wp))]),
+        (delta_net[0], delta_net[1]),
+        (rec_l, rec_r),
+        (J("t"), [("=", Chain(Diag(v), W)), ("=", Chain(dfac("t"), W))]),
+        (call(FPRIME, X), Scalar(act.derivative_simplified)),
+        (dh("k"), [("=", Chain(Transpose(Paren(Chain(J("t"), DOTS, Partial(h("k+1"), h("k"))))), dh("t"))),
+                   ("=", Chain(Transpose(W), dfac("k+1"), DOTS, Transpose(W), dfac("t"), dh("t")))]),
+        (Norm(dh("k")),
+         [("≤", Chain(Norm(dh("t")), Over("∏", Chain(Norm(dfac("i")), Norm(W)), "i=k+1", "t"))),
+          ("≤", Chain(Norm(dh("t")), Power(Chain(BETA_F, BETA_W), T_K)))]),
+        (BETA_F, [("=", Over("sup", AbsValue(call(FPRIME, X)), "x")), ("=", beta_s)]),
+        (BETA_W, [("=", Norm(W, 2)), ("=", call(Name("σ", "max"), W))]),
     ]
 
 
-def jacobian_equations(d, st):
+def jacobian_equations(d):
     """Every block of ∂s_t/∂s_{t−1}, then (cells with a memory state, read
     off the cell's roles) the k-step direct path of the memory."""
-    P = st.printer()
     states = d.cell.states
     blocks = one_step_jacobian(d)
-    out = [(st.partial.format(P.doprint(_state(a, 0)), P.doprint(_state(b, -1))), [("=", block(st, P, ts))])
-           for b in reversed(states) for a in reversed(states) for ts in [blocks[a, b]]]
+    out = [(Partial(_state(a, 0), _state(b, -1)), block(blocks[a, b]))
+           for b in reversed(states) for a in reversed(states)]
     memory = d.cell.roles.get("memory")
     direct = ex.direct_path(d, memory) if memory else []
     if len(direct) != 1 or direct[0].coeff != 1 or len(direct[0].factors) > 1:
         return out
-    m = lambda base: P.at_base(base, _state(memory, 0))
-    lhs = st.partial.format(m("t"), m("k"))
-    through = (f" + (paths through {P.at_base('i', _state(states[0], 0))})" if st is TextStyle
-               else r" + \text{(paths through } \mathbf{" + states[0] + r"}_i\text{)}")
+    m = lambda base: AtTime(_state(memory, 0), base)
+    lhs = Partial(m("t"), m("k"))
+    through = Words("(paths through ", AtTime(_state(states[0], 0), "i"), ")")
     if not direct[0].factors:                   # ∂m_t/∂m_{t−1} = I + …: nothing on the path decays
-        out.append((lhs, [("=", "I" + through)]))
-        out.append((st.norm2.format(st.prod.format("k+1", "t", "I")), [("=", "1")]))
+        out.append((lhs, Add((I, through))))
+        out.append((Norm(Over("∏", I, "i=k+1", "t"), 2), Name("1")))
         return out
     f = direct[0].factors[0].v
-    body = st.diag.format(P.at_base("i", f))
-    out.append((lhs, [("=", st.prod.format("k+1", "t", body) + through)]))
+    body = Diag(AtTime(f, "i"))
+    out.append((lhs, Add((Over("∏", body, "i=k+1", "t"), through))))
     if ex.gate_like(f) and not isinstance(f, OneMinus):
-        norm = ("max_j ∏_i {}_{{i,j}}" if st is TextStyle else r"\max_j \prod_i {}_{{i,j}}").format(f.name)
+        norm = Over("max", Over("∏", Name(f.name, "i,j"), "i"), "j")
     else:
-        norm = ("max_j ∏_i |d_{i,j}|, d_i the vector in diag(…)" if st is TextStyle
-                else r"\max_j \prod_i \left|d_{i,j}\right| \text{, } d_i \text{ the vector in diag}")
-    out.append((st.norm2.format(st.prod.format("k+1", "t", body)), [("=", norm)]))
+        norm = Chain(Over("max", Over("∏", AbsValue(Name("d", "i,j")), "i"), "j"),
+                     Words(", ", Name("d", "i"), " the vector in diag(…)"), sep="")
+    out.append((Norm(Over("∏", body, "i=k+1", "t"), 2), norm))
     return out
 
 
@@ -180,7 +119,7 @@ def beta_text(act):
 def derivation_blocks(d):
     rnn = rnn_factor(d)
     eqs = rnn_equations if rnn else jacobian_equations
-    out = [Heading(f"{d.cell.title or d.cell.name}: gradient flow"), Eqs(eqs(d, TextStyle), eqs(d, LatexStyle))]
+    out = [Heading(f"{d.cell.title or d.cell.name}: gradient flow"), Equations(eqs(d))]
     if rnn:
         beta, how = beta_text(rnn[0])
         out.append(Para(
@@ -206,8 +145,7 @@ def derivation_blocks(d):
             if a == b and all(isinstance(f, Diag) for f in t.factors):
                 kind = ("identity" if not t.factors else
                         "gate" if len(t.factors) == 1 and t.coeff == 1 and ex.gate_like(t.factors[0].v) else "other")
-                kinds[kind].append(f"{chain(TextStyle, P, t)} in "
-                                   f"{TextStyle.partial.format(P.doprint(_state(a, 0)), P.doprint(_state(a, -1)))}")
+                kinds[kind].append(f"{P.doprint(chain(t))} in {P.doprint(Partial(_state(a, 0), _state(a, -1)))}")
     text = ("Each block is the transpose of the carry's linear map in the cotangents that reach the "
             "states at step t from outside the step, read off the derivation.  ")
     how = {"gate": "a gradient back with no weight matrix and no activation derivative: scaled by a gate alone",
@@ -278,10 +216,8 @@ def measurement_blocks(m, fmt=plain):
         tight = np.nan_to_num(tight, nan=-np.inf)
         rows.append([str(d), median_of(r, fmt), max_of(r, fmt), median_of(b, fmt), beta,
                      median_of(tight, fmt), max_of(tight, fmt)])
-    cols = [("t−k", "$t-k$"), ("‖δ_k‖/‖δ_t‖ median", r"median $\|\delta_k\|/\|\delta_t\|$"),
-            ("max", "max"), ("data bound, median", "data bound, median"),
-            ("(β_fβ_W)^(t−k), median", r"$(\beta_f\beta_W)^{t-k}$, median"),
-            ("ratio/bound, median", "ratio/bound, median"), ("ratio/bound, max", "ratio/bound, max")]
+    cols = [Math(T_K), [Math(ratio("k", "t")), " median"], "max", "data bound, median",
+            [Math(Power(BETA_PRODUCT, T_K)), ", median"], "ratio/bound, median", "ratio/bound, max"]
     pairs = m.trials * m.T
     text = (f"Bound violations: {m.violations(m.log_data_bound)} of {pairs} (trial, distance) pairs "
             f"against the data-dependent bound")
@@ -320,9 +256,8 @@ def pascanu_table(d, trials, H, T, seed, rhos=(0.5, 0.9, 1.5, 3.0), fmt=plain):
         rows.append([act.name, fmt(rho), str(trials), str(int((last < 0).sum())), median_of(last, fmt),
                      max_of(last, fmt), from_log(T * math.log(rho), fmt),
                      str(m.violations(m.log_data_bound) + m.violations(m.log_beta_bound))])
-    cols = [("f", "$f$"), ("β_fβ_W", r"$\beta_f\beta_W$"), ("trials", "trials"),
-            ("vanished", "vanished"), (f"‖δ_0‖/‖δ_T‖ median", r"median $\|\delta_0\|/\|\delta_T\|$"),
-            ("max", "max"), ("(β_fβ_W)^T", r"$(\beta_f\beta_W)^T$"), ("violations", "violations")]
+    cols = [Math(Name("f")), Math(BETA_PRODUCT), "trials", "vanished", [Math(ratio("0", "T")), " median"],
+            "max", Math(Power(BETA_PRODUCT, Name("T"))), "violations"]
     return Table(cols, rows)
 
 
@@ -349,9 +284,8 @@ def comparison_blocks(rnn_m, lstm_ms, fmt=plain, d=None):
         row = [str(dist), median_of(rnn_m.log_grad[dist] - rnn_m.log_grad[0], fmt)]
         row += [median_of(m.log_grad[dist] - m.log_grad[0], fmt) for _, m in lstm_ms]
         rows.append(row)
-    label = lambda b: ((f"{name}, {bias} = {signed(b)}", f"{latex_text(name)}, ${_latex_name(bias)} = {signed(b)}$")
-                       if b is not None else (name, latex_text(name)))
-    cols = [("t−k", "$t-k$"), ("rnn", "rnn")] + [label(b) for b, _ in lstm_ms]
+    label = lambda b: [f"{name}, ", Math(bias_is(bias, b))] if b is not None else name
+    cols = [Math(T_K), "rnn"] + [label(b) for b, _ in lstm_ms]
     text = ("Median over trials of ‖∇_{W_k}E‖_F / ‖∇_{W_t}E‖_F, the step-k term of the recurrent-weight "
             f"gradient for a loss at the last step t ({name}: {', '.join(ex.recurrent_params(cell))} together), "
             f"same inputs, initial {cell.states[0]} and cotangent for every cell.  ")
@@ -370,9 +304,14 @@ def _lstm():
     return get_cell("lstm").check()
 
 
-def _latex_name(name):
-    base, _, sub = name.partition("_")
-    return f"{base}_{{{sub}}}" if sub and len(sub) > 1 else name
+def bias_is(bias, b):
+    """b_f = +3: the forget-gate bias set to b."""
+    return Chain(Var(bias, "param", ("H",), None), Name("="), Name(signed(b)))
+
+
+def ratio(k, t):
+    """‖δ_k‖/‖δ_t‖"""
+    return Chain(Norm(Name("δ", k)), Norm(Name("δ", t)), sep="/")
 
 
 def cell_path_blocks(paths, fmt=plain, d=None):
@@ -390,22 +329,17 @@ def cell_path_blocks(paths, fmt=plain, d=None):
             row += [median_of(dlogs[dist], fmt), median_of(total[dist], fmt)]
         rows.append(row)
     if len(direct) == 1 and not direct[0].factors:
-        along = ("‖∏ I‖", r"$\|\prod I\|$")
+        along = Norm(Over("∏", I))
     elif len(direct) == 1 and len(direct[0].factors) == 1 and direct[0].coeff == 1 and ex.gate_like(direct[0].factors[0].v):
-        v = direct[0].factors[0].v
-        g = f"1 − {v.a.name}_i" if isinstance(v, OneMinus) else f"{v.name}_i"
-        along = (f"‖∏diag({g})‖", rf"$\|\prod \operatorname{{diag}}({g.replace('−', '-')})\|$")
+        along = Norm(Over("∏", Diag(AtTime(direct[0].factors[0].v, "i"))))
     else:
-        along = ("‖∏diag(d_i)‖", r"$\|\prod \operatorname{diag}(d_i)\|$")
-    jac = (f"‖∂{memory}_t/∂{memory}_k‖₂", rf"$\|\partial {memory}_t/\partial {memory}_k\|_2$")
-    cols = [("t−k", "$t-k$")]
+        along = Norm(Over("∏", Diag(Name("d", "i"))))
+    m = lambda base: AtTime(_state(memory, 0), base)
+    jac = Norm(Partial(m("t"), m("k")), 2)
+    cols = [Math(T_K)]
     for b, _, _ in paths:
-        if b is None:
-            cols += [along, jac]
-            continue
-        b = signed(b)
-        cols += [(f"{along[0]}, {bias} = {b}", f"{along[1]}, ${_latex_name(bias)} = {b}$"),
-                 (f"{jac[0]}, {bias} = {b}", f"{jac[1]}, ${_latex_name(bias)} = {b}$")]
+        cols += ([Math(along), Math(jac)] if b is None else
+                 [[Math(along), ", ", Math(bias_is(bias, b))], [Math(jac), ", ", Math(bias_is(bias, b))]])
     n = paths[0][1].shape[1]
     text = (f"Medians over {n} trials: the direct cell-state path alone and the whole Jacobian "
             f"∂{memory}_t/∂{memory}_k (every path, through {cell.states[0]} as well), computed by carrying the "
@@ -417,76 +351,8 @@ def cell_path_blocks(paths, fmt=plain, d=None):
     return [Table(cols, rows), Para(text)]
 
 
-# --- renderers ---------------------------------------------------------------------
+# --- rendering ---------------------------------------------------------------------
 
 def render(blocks, fmt="text"):
-    return {"text": _text, "latex": _latex, "markdown": _markdown}[fmt](blocks)
-
-
-def _eq_line(lhs, rels):
-    return lhs + "".join(f" {r} {rhs}" for r, rhs in rels)
-
-
-def _table_text(t):
-    cells = [[c[0] for c in t.columns]] + t.rows
-    widths = [max(len(r[i]) for r in cells) for i in range(len(t.columns))]
-    return "\n".join("  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells)
-
-
-def _text(blocks):
-    out = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            out.append(f"{b.text}\n")
-        elif isinstance(b, Para):
-            out.append(b.text + "\n")
-        elif isinstance(b, Eqs):
-            out.append("\n".join("  " + _eq_line(l, r) for l, r in b.text) + "\n")
-        else:
-            out.append(_table_text(b) + "\n")
-    return "\n".join(out)
-
-
-LATEX_CELL = str.maketrans({"—": "--", "−": "-", "∞": r"$\infty$", "\\": r"\textbackslash{}",
-                            **{c: "\\" + c for c in "_%&#$"}, "{": r"\{", "}": r"\}",
-                            "^": r"\^{}", "~": r"\~{}"})
-LATEX_PREAMBLE = r"% a LaTeX fragment (text mode); it needs \usepackage{amsmath,amssymb}"
-
-
-def latex_text(s):
-    """Plain text as LaTeX text mode: its special characters escaped."""
-    return s.translate(LATEX_CELL)
-
-
-def _latex(blocks):
-    """A LaTeX fragment: headings and paragraphs as comments (they are Unicode
-    prose), each block of equations one aligned inside \\[ \\], tables as tabular."""
-    out = [LATEX_PREAMBLE]
-    for b in blocks:
-        if isinstance(b, (Heading, Para)):
-            out.append("\n".join("% " + line if line else "%" for line in b.text.split("\n")))
-        elif isinstance(b, Eqs):
-            lines = [l + "".join(f" {'&' if i == 0 else ''}{r} {rhs}" for i, (r, rhs) in enumerate(rels))
-                     for l, rels in b.latex]
-            out.append("\\[\n\\begin{aligned} " + r" \\ ".join(lines) + " \\end{aligned}\n\\]")
-        else:
-            spec = "r" * len(b.columns)
-            rows = [" & ".join(c[1] for c in b.columns)] + [" & ".join(latex_text(c) for c in r)
-                                                              for r in b.rows]
-            out.append(rf"\begin{{tabular}}{{{spec}}}" + "\n" + " \\\\\n".join(rows) + " \\\\\n\\end{tabular}")
-    return "\n\n".join(out) + "\n"
-
-
-def _markdown(blocks):
-    out = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            out.append(f"## {b.text}\n")
-        elif isinstance(b, Para):
-            out.append(b.text + "\n")
-        elif isinstance(b, Eqs):
-            out += [f"$$\n{_eq_line(l, rels)}\n$$\n" for l, rels in b.latex]
-        else:
-            out.append("| " + " | ".join(c[0] for c in b.columns) + " |\n|" + "---|" * len(b.columns) + "\n"
-                       + "\n".join("| " + " | ".join(r) + " |" for r in b.rows) + "\n")
-    return "\n".join(out)
+    """The blocks as text, LaTeX or Markdown (printing.document)."""
+    return render_document(blocks, fmt)

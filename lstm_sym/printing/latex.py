@@ -87,7 +87,10 @@ class LatexPrinter(NodePrinter):
 
     # --- the document nodes (printing/nodes.py) and the bound's Diag ---------------
     def _print_Name(self, e):
-        base = re.sub(r"(\\[A-Za-z]+)(?=[A-Za-z])", r"\1 ", "".join(NAME_LATEX.get(c, c) for c in e.base))
+        base = ""
+        for c in e.base:            # a space where a command would run into a letter: \beta x
+            piece = NAME_LATEX.get(c, c)
+            base += (" " if re.search(r"\\[A-Za-z]+$", base) and piece[:1].isalpha() else "") + piece
         if not e.sub:
             return base
         sub = NAME_LATEX.get(e.sub, e.sub)
