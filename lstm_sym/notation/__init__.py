@@ -8,6 +8,7 @@ any of them, and the printers print what it gives.
     render(derivation, notation, part, fmt)  text, LaTeX or Markdown
     markdown_sections(cell)                  a section per notation, for derivations/
     fits(cell)                               {notation: None or the reason it cannot}
+    numeric.run(rewritten(...), ...)         the printed equations evaluated as printed
 """
 from __future__ import annotations
 
