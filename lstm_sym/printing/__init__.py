@@ -45,11 +45,13 @@ def _state_deltas(cell):
 
 def _gate_activations(cell):
     """How the activations that make the cell's gates print: σ(…), tanh(…), …"""
+    from .nodes import Name
     out = []
     for _, e in cell.equations:
         fn = getattr(e, "fn", None)
-        if fn is not None and getattr(e.a, "name", None) in cell.gates and f"{fn.text}(…)" not in out:
-            out.append(f"{fn.text}(…)")
+        shown = fn is not None and TextPrinter().doprint(fn(Name("…")))
+        if fn is not None and getattr(e.a, "name", None) in cell.gates and shown not in out:
+            out.append(shown)
     return " or ".join(out) or "the activation"
 
 

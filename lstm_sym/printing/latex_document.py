@@ -88,3 +88,9 @@ class JupyterRenderer(Renderer):
         row = lambda r: " & ".join(r"\text{" + latex_text(self.inline(c, cell=True)) + "}" for c in r)
         return (rf"\begin{{array}}{{{'r' * len(b.header)}}} " + r" \\ ".join(row(r) for r in [b.header] + list(b.rows))
                 + r" \end{array}")
+
+    def _render_Items(self, b):
+        return r" \\ ".join(r"\text{" + latex_text("• " + self.inline(i)) + "}" for i in b.items)
+
+    def _render_Code(self, b):
+        return r" \\ ".join(r"\texttt{" + latex_text(line) + "}" for line in b.text.split("\n"))
