@@ -4,7 +4,6 @@ digits and the generator refuses one that sits near a rounding edge."""
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
 from ..activations import BUILTIN, sigmoid
 from ..derive import derive
@@ -131,4 +130,5 @@ def bound_markdown():
     lstm_blocks, _ = analyse("lstm", "tanh", T, TRIALS, HIDDEN, 1.0, 0, fmt=fmt)
     blocks = (rnn_blocks + activations_blocks(fmt) + seed_slip_blocks(fmt) + pascanu_blocks(fmt)
               + lstm_blocks)
-    return INTRO + "\n" + rp.render(blocks, "markdown")
+    title, intro = INTRO.strip().split("\n\n", 1)
+    return rp.render([rp.Heading(title.removeprefix("# "), 1), rp.Para(intro)] + blocks, "markdown")

@@ -27,8 +27,14 @@ math do not mix).
         LatexPrinter), e.g. a notation's.
     Document(blocks): a list that prints as text, shows as Markdown in Jupyter.
 
-A new format is a Renderer subclass registered with @register("name"):
-one _render_<Block> method per block type and inline(items).
+A new format (e.g. Typst) is one printer module and one renderer:
+printing/typst.py with a TypstPrinter(NodePrinter) holding a _print_<Node>
+for the op table's ops (a printer's own method wins over the table's text
+and LaTeX spellings), for Var, Delta, … and for printing.nodes, as text.py
+and latex.py have them; and a Renderer subclass registered with
+@register("typst"): one _render_<Block> per block type, math(node) for
+formulas in prose; printing/__init__.py imports the module so that it
+registers.
 """
 from __future__ import annotations
 
