@@ -166,18 +166,20 @@ def gradients(derivation, params, xs, init, G):
 def central_differences(derivation, params, xs, init, G, name):
     """∂L/∂(name) by central differences of the forward pass alone: the
     checker's own routine, on the cell run as a batch of one."""
-    from .verify.numeric import STEPS, Problem, central
+    from .verify.batch import one_sequence
+    from .verify.differences import central
+    from .verify.methods import REGISTRY
     from .verify.reference import reference_module
-    one = lambda v: np.asarray(v)[None]               # (…) -> (1, …): batch of one
     states = derivation.cell.states
-    prob = Problem(params, np.stack(xs)[:, None], one(init[states[0]]),
-                   one(init[states[1]]) if len(states) > 1 else None, np.stack(G)[:, None], None)
-    fd = central(reference_module(derivation), prob, name, STEPS["central", "float64"])
+    prob = one_sequence(params, xs, init, G, states)
+    fd = central(reference_module(derivation), prob, name, REGISTRY["central"].step["float64"])
     return fd[0] if name.endswith("0") and name[:-1] in states else fd
 
 
 def relative_error(a, b):
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+    """‖a − b‖₂ / ‖b‖₂: the checker's one relative error, in the Euclidean norm the errata print."""
+    from .verify.errors import relative_error as rel
+    return rel(a, b, norm="2")
 
 
 def compare(D=3, H=4, T=5, seed=0, zero_init=False, cell="lstm", variant=tutorial_variant):

@@ -6,12 +6,11 @@ from .args import (add_cell, add_limits, cell_of, parse_sizes, positive_float, p
 
 
 def register(sub):
+    from ..verify.methods import help_text
     p = sub.add_parser("check", help="check a cell's gradients (or your own backward pass) every way")
     add_cell(p)
     p.add_argument("--impl", default=None, help="your module: PARAMS, forward, backward (see README)")
-    p.add_argument("--method", default=None,
-                   help="comma-separated: symbolic,fd,central,richardson,complex,directional,graph,torch, "
-                        "or all (fd = central and richardson; default: all but symbolic)")
+    p.add_argument("--method", default=None, help=help_text())
     p.add_argument("--sizes", default="3,4,5", help="D,H,T (default 3,4,5)")
     p.add_argument("--batch", type=positive_int, default=2)
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")

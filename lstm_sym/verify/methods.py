@@ -53,7 +53,12 @@ class Method:
     complex: bool = False           # runs the complex-safe module on the float64 problem
     doing: str = ""                 # what was running, in a Guarded module's error
     label: str = ""                 # what was running, in --progress
+    called: str = ""                # its name in prose (README)
     float64_note: str = ""          # said when the check's dtype is not in tol
+
+    @property
+    def prose(self):
+        return self.called or self.name
 
     def tolerance(self, dtype):
         return self.tol.get(dtype, self.tol["float64"])
@@ -72,14 +77,14 @@ REGISTRY = {m.name: m for m in (
            {"float64": 0.0, "float32": 0.0}, default=False, proves=True, run=referees.symbolic),
     Method("central", "central differences of the forward, entry by entry",
            {"float64": 1e-7, "float32": 2e-2}, {"float64": 1e-6, "float32": 1e-2}, own=True, entry=central, forwards=2,
-           doing="central differences", label="central differences"),
+           doing="central differences", label="central differences", called="central differences"),
     Method("richardson", "Richardson extrapolation of central differences (cancels the ε² term)",
            {"float64": 1e-9, "float32": 2e-2}, {"float64": 1e-3, "float32": 4e-2}, own=True, entry=richardson, forwards=4,
-           quotients=3, doing="richardson differences", label="richardson"),
+           quotients=3, doing="richardson differences", label="richardson", called="Richardson"),
     Method("complex", "the complex step Im L(θ + ih)/h, entry by entry: no subtraction, no cancellation",
            {"float64": 1e-12}, {"float64": 1e-20}, own=True, entry=complex_step, forwards=1, quotients=0, complex=True,
            supports=_complex_supports, skip="complex step skipped: {why}", doing="the complex step",
-           label="complex step", float64_note="complex step runs in complex128 on the float64 problem"),
+           label="complex step", called="complex step", float64_note="complex step runs in complex128 on the float64 problem"),
     Method("directional", "vᵀJu along one random direction over all inputs (two forwards, one backward); "
            "one more per input at small sizes or when it fails",
            {"float64": 1e-7, "float32": 2e-2}, {"float64": 1e-5, "float32": 1e-2}, own=True,
@@ -230,3 +235,69 @@ def _directional_rows(module, prob, grads, dtype, rng, level):
     if not joint.ok or sum(inputs[n].size for n in names) < SMALL:
         rows += [row(n, [n]) for n in names]
     return rows
+
+
+# --- the README's table of methods --------------------------------------------------
+
+BEGIN = ("<!-- check methods: generated from lstm_sym.verify.methods.REGISTRY by "
+         "`python -m lstm_sym.verify.methods`; tests/test_methods.py fails when they differ -->")
+END = "<!-- /check methods -->"
+
+
+def _short(v):
+    return f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def _per_dtype(values):
+    if not values:
+        return "—"
+    if not any(values.values()):
+        return "exact"
+    text = _short(values["float64"])
+    return text + (f" (float32: {_short(values['float32'])})" if "float32" in values else "")
+
+
+def _by_default(m):
+    if not m.option:
+        return "with `--impl`"
+    alias = [a for a, members in ALIASES.items() if m.name in members]
+    return ("yes" if m.default else "no") + (f" (`{alias[0]}`)" if alias else "")
+
+
+def readme_table():
+    """The README's table of check methods, between BEGIN and END."""
+    rows = [BEGIN, "",
+            "| method | compares | against | tolerance | step | by default |",
+            "|---|---|---|---|---|---|"]
+    for m in REGISTRY.values():
+        judges = ("proves the derivation, not the code" if m.proves else "the module's own forward" if m.own
+                  else "the cell")
+        rows.append(f"| `{m.name}` | {m.what} | {judges} | {_per_dtype(m.tol)} | {_per_dtype(m.step)} | "
+                    f"{_by_default(m)} |")
+    exact = [m for m in REGISTRY.values() if m.tol is EXACT]
+    said = [f"{m.prose} {_per_dtype(m.tol)}" for m in REGISTRY.values() if m.own]
+    said.append(f"{spoken(m.name for m in exact)} {_per_dtype(EXACT)}")
+    notes = [m.float64_note for m in REGISTRY.values() if m.float64_note]
+    rows += ["", f"Tolerances on the relative error: {'; '.join(said)}. "
+             + " ".join(f"Under `--dtype float32` the {n}." for n in notes)
+             + " " + " ".join(f"`{a}` is {spoken(f'`{x}`' for x in ms)} together; each can be asked for alone."
+                              for a, ms in ALIASES.items()), "", END]
+    return "\n".join(rows)
+
+
+def readme_section(readme):
+    """The generated part of the README text: (start, end) offsets, or None."""
+    a, b = readme.find(BEGIN), readme.find(END)
+    return None if a < 0 or b < a else (a, b + len(END))
+
+
+if __name__ == "__main__":      # python -m lstm_sym.verify.methods [README.md]: rewrite the table in place
+    import sys
+    path = sys.argv[1] if len(sys.argv) > 1 else "README.md"
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    at = readme_section(text)
+    if at is None:
+        sys.exit(f"{path}: no {BEGIN!r} … {END!r} section")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text[:at[0]] + readme_table() + text[at[1]:])

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..derive import derive
 from ..evaluate import FloatBackend, run_backward, run_forward
+from .batch import over_batch
 
 
 class ComplexBackend(FloatBackend):
@@ -44,24 +45,11 @@ def reference_module(cell, complex_safe=False):
         return states[c.states[0]], cache
 
     def backward(params, dh, cache, dcT=None):
-        grads = {}
-        for b, ctx in enumerate(cache["ctxs"]):
+        def one(b):
             final = {c.states[1]: dcT[b]} if (has_c and dcT is not None) else {}
-            g = run_backward(d, ctx, list(dh[:, b]), final)
-            for k, v in g.items():
-                v = np.array(v) if k == "x" else v
-                if k == "x" or k.endswith("0") and k[:-1] in c.states:
-                    grads.setdefault(k, []).append(v)
-                else:
-                    grads[k] = v if k not in grads else grads[k] + v
-        out = {k: v for k, v in grads.items() if not isinstance(v, list)}
-        out["x"] = np.stack(grads["x"], axis=1)
-        for s in c.states:
-            if s + "0" in grads:
-                out[s + "0"] = np.stack(grads[s + "0"])
-            else:                     # s_{t−1} is never read: no gradient reaches s_0
-                out[s + "0"] = np.zeros(dh.shape[1:], dtype=dh.dtype)
-        return out
+            return run_backward(d, cache["ctxs"][b], list(dh[:, b]), final)
+        # s_{t−1} never read: no gradient reaches s_0
+        return over_batch(one, len(cache["ctxs"]), c.states, missing=lambda k: np.zeros(dh.shape[1:], dh.dtype))
 
     mod = types.ModuleType(f"lstm_sym_reference_{c.name}")
     mod.CELL, mod.STATES = c.name, tuple(c.states)
