@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from .docs import markdown_sections
 from .layout import NotationMismatch
-from .parts import fits, parts, render, rewritten, sections
+from .parts import fits, parts, render, rewritten
 from .tables import NOTATIONS, Notation, get_notation
 
 __all__ = ["NOTATIONS", "Notation", "NotationMismatch", "get_notation", "parts", "render",
-           "markdown_sections", "fits", "rewritten", "sections"]
+           "markdown_sections", "fits", "rewritten"]

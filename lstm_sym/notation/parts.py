@@ -56,8 +56,10 @@ def parts(derivation, notation="tutorial", part="all"):
 
 
 def render(derivation, notation="tutorial", part="all", fmt="text"):
-    """As printing.render, in the notation; the tutorial's is printing.render itself."""
-    from ..printing import FORMATS, render as render_tutorial
+    """As printing.render, in the notation (the same document renderers, this
+    notation's printers); the tutorial's is printing.render itself."""
+    from ..printing import FORMATS, render as render_tutorial, render_document
+    from .printers import printers
     n = get_notation(notation)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -65,25 +67,8 @@ def render(derivation, notation="tutorial", part="all", fmt="text"):
         return render_tutorial(derivation, part, fmt)
     got = parts(derivation, n, part)
     got = list(got) if isinstance(got, list) else [got]
-    if fmt == "text":
-        return "\n\n".join(str(p) for p in got) + "\n"
-    if fmt == "latex":
-        return "\n\n".join(f"% {p.title}\n\\[\n{p.latex()}\n\\]" + "".join(f"\n% {s}" for s in p.legend())
-                           for p in got) + "\n"
-    if fmt == "markdown":
-        return sections(got)
-    raise ValueError(f"--format {fmt} prints the tutorial's notation only; with --notation {n.name} "
-                     "choose text, latex or markdown")
-
-
-def sections(got, level=2):
-    """Markdown: a heading per part, its note, one $$ block per equation."""
-    out = []
-    for p in got:
-        out.append(f"{'#' * level} {p.title}\n")
-        out.append(" ".join([p.note, *p.legend()]).strip() + "\n")
-        out += [f"$$\n{s}\n$$\n" for s in p.latex_lines()]
-    return "\n".join(out)
+    text, latex = printers(n)
+    return render_document([p.block() for p in got], fmt, text=text, latex=latex)
 
 
 def fits(cell):

@@ -136,12 +136,14 @@ class NotationPart(Part):
         return self.lines(printers(self.notation)[1])
 
     def __str__(self):
-        return "\n".join([f"{self.title}:"] + ["  " + s for s in self.text_lines()]
-                         + ["  where " + s for s in self.legend()])
+        from ..printing import render_document
+        text, latex = printers(self.notation)
+        return render_document([self.block()], "text", text=text, latex=latex)[:-1]
 
     def latex(self):
-        body = r" \\ ".join(s.replace(" = ", " &= ", 1) for s in self.latex_lines())
-        return rf"\begin{{aligned}} {body} \end{{aligned}}"
+        """The equations as one aligned block (math mode), as Part.latex."""
+        from ..printing import aligned
+        return aligned(printers(self.notation)[1], self.block().rows)
 
 
 class NotationParts(Parts):
