@@ -129,12 +129,6 @@ class NotationPart(Part):
     """A Part printed in a notation (str: text; latex(), _repr_latex_: LaTeX)."""
     notation: object = None
 
-    def text_lines(self):
-        return self.lines(printers(self.notation)[0])
-
-    def latex_lines(self):
-        return self.lines(printers(self.notation)[1])
-
     def __str__(self):
         from ..printing import render_document
         text, latex = printers(self.notation)
