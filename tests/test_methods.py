@@ -114,3 +114,23 @@ def test_batch_adapter_sums_parameters_and_stacks_the_rest():
     np.testing.assert_array_equal(out["W"], 3 * np.ones((2, 2)))
     assert out["x"].shape == (4, 2, 3) and out["h0"].shape == (2, 2) and out["c0"].shape == (2, 2)
     np.testing.assert_array_equal(out["x"][:, 1], np.ones((4, 3)))
+
+
+def _interpreter_referee(ctx):
+    """A new referee in a few lines: the derivation's interpreter."""
+    from lstm_sym.verify.problem import gradients
+    from lstm_sym.verify.reference import reference_module
+    from lstm_sym.verify.referees import rows_against
+    ref = gradients(reference_module(ctx.d), ctx.prob)
+    ctx.report.rows += rows_against("interp", ctx.grads, ref, ctx.tol, ctx.checked)
+
+
+def test_a_new_method_is_one_registry_entry(monkeypatch):
+    from lstm_sym.verify.check import run_check
+    from lstm_sym.verify.methods import EXACT, Method
+    monkeypatch.setitem(REGISTRY, "interp", Method("interp", "the interpreter", EXACT, run=_interpreter_referee))
+    right = run_check("gru", methods=("interp",), sizes=(2, 3, 3))
+    assert right.exit_code == 0 and {r.method for r in right.compared} == {"interp"}
+    fixture = os.path.join(ROOT, "tests", "fixtures", "tutorial_lstm.py")
+    wrong = run_check("lstm", fixture, methods=("interp",), sizes=(2, 3, 3))
+    assert wrong.exit_code == 1 and any(not r.ok for r in wrong.rows if r.method == "interp")
