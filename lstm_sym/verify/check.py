@@ -24,8 +24,8 @@ import numpy as np
 
 from .. import cost
 from ..derive import derive
-from .methods import (ALIASES, _with_aliases, DEFAULT, EXACT, METHODS, OWN, PER_ENTRY, REGISTRY, check_numeric,  # noqa: F401
-                      expand, parse_methods, spoken)
+from .methods import (ALIASES, DEFAULT, EXACT, METHODS, OWN, PER_ENTRY, REGISTRY,  # noqa: F401  (re-exported)
+                      check_numeric, expand, parse_methods, spoken, with_aliases)
 from .problem import gradients, loss, make_problem
 from .referees import graph_gradients as _graph_gradients, rows_against as _rows_against  # noqa: F401
 from .report import CheckReport
@@ -226,7 +226,7 @@ def _backward_verdict(report):
     forward?  Only the methods that differentiate that forward answer it."""
     own = [r for r in report.rows if r.method in OWN]
     if not own:
-        report.verdicts.append(f"backward: not compared with your own forward ({spoken(_with_aliases(OWN))} "
+        report.verdicts.append(f"backward: not compared with your own forward ({spoken(with_aliases(OWN))} "
                                "were not requested)")
         return
     bad = sorted({r.gradient for r in own if not r.ok} - {"all inputs"})

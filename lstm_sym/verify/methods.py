@@ -79,12 +79,13 @@ REGISTRY = {m.name: m for m in (
            {"float64": 1e-7, "float32": 2e-2}, {"float64": 1e-6, "float32": 1e-2}, own=True, entry=central, forwards=2,
            doing="central differences", label="central differences", called="central differences"),
     Method("richardson", "Richardson extrapolation of central differences (cancels the ε² term)",
-           {"float64": 1e-9, "float32": 2e-2}, {"float64": 1e-3, "float32": 4e-2}, own=True, entry=richardson, forwards=4,
-           quotients=3, doing="richardson differences", label="richardson", called="Richardson"),
+           {"float64": 1e-9, "float32": 2e-2}, {"float64": 1e-3, "float32": 4e-2}, own=True, entry=richardson,
+           forwards=4, quotients=3, doing="richardson differences", label="richardson", called="Richardson"),
     Method("complex", "the complex step Im L(θ + ih)/h, entry by entry: no subtraction, no cancellation",
-           {"float64": 1e-12}, {"float64": 1e-20}, own=True, entry=complex_step, forwards=1, quotients=0, complex=True,
-           supports=_complex_supports, skip="complex step skipped: {why}", doing="the complex step",
-           label="complex step", called="complex step", float64_note="complex step runs in complex128 on the float64 problem"),
+           {"float64": 1e-12}, {"float64": 1e-20}, own=True, entry=complex_step, forwards=1, quotients=0,
+           complex=True, supports=_complex_supports, skip="complex step skipped: {why}", doing="the complex step",
+           label="complex step", called="complex step",
+           float64_note="complex step runs in complex128 on the float64 problem"),
     Method("directional", "vᵀJu along one random direction over all inputs (two forwards, one backward); "
            "one more per input at small sizes or when it fails",
            {"float64": 1e-7, "float32": 2e-2}, {"float64": 1e-5, "float32": 1e-2}, own=True,
@@ -108,7 +109,7 @@ STEPS = {(m.name, dt): s for m in REGISTRY.values() for dt, s in m.step.items()}
 TOLERANCES = {(m.name, dt): t for m in REGISTRY.values() if m.own for dt, t in m.tol.items()}
 
 
-def _with_aliases(names):
+def with_aliases(names):
     """names with each alias in place of its members where all of them are there."""
     out = list(names)
     for alias, members in ALIASES.items():
@@ -129,7 +130,7 @@ def _listed():
 
 
 METHODS = _listed()
-DEFAULT = _with_aliases([m.name for m in REGISTRY.values() if m.option and m.default])
+DEFAULT = with_aliases([m.name for m in REGISTRY.values() if m.option and m.default])
 
 
 def spoken(names, word="and"):
