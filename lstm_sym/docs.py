@@ -27,8 +27,13 @@ are written for any D and H; the check runs at those sizes.
 
 
 def cell_markdown(name):
-    """The full text of derivations/<name>.md."""
-    return render(cell_blocks(name), "markdown")
+    """The full text of derivations/<name>.md; the lstm's ends with the same
+    derivation in each textbook's notation."""
+    text = render(cell_blocks(name), "markdown")
+    if name == "lstm":
+        from .notation import markdown_sections
+        text = text.rstrip("\n") + "\n\n" + markdown_sections(name).strip("\n") + "\n"
+    return text
 
 
 def cell_blocks(name):
