@@ -7,10 +7,12 @@ import numpy as np
 from ..derive import derive
 from . import experiments as ex
 from . import report as rp
+from .clipping import exploding_blocks
 from .jacobian import rnn_cell, rnn_factor
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "softsign")
 PASCANU_TRIALS = 200
+EXPLODING_TRIALS = 50        # one kernel call per trial for the clipped gradients
 INSTANCES = ("Random instances: W = s·G/√H (every recurrent weight; G standard normal, s = --scale), "
              "input weights G/√8 with x_t ∈ ℝ⁸ standard normal, biases 0, {initial} = 0.5·G, "
              "cotangent g on h_T standard normal.  A given seed gives every cell the same x, h_0 and g.  "
@@ -58,6 +60,7 @@ def _analyse(cell, activation, T, trials, hidden, scale, seed, fmt, progress=Non
         blocks += [rp.Heading(f"Pascanu's regimes: W rescaled so that β_f β_W = ρ exactly ({n} trials, "
                               f"T = {T}, H = {hidden})"),
                    rp.pascanu_table(d, n, hidden, T, seed, fmt=fmt), rp.nilpotent_para(d, fmt)]
+        blocks += exploding_blocks(d, min(n, EXPLODING_TRIALS), hidden, T, seed, fmt)
     if memory is not None:
         tell(stages, "the rnn beside it and the memory path")
         blocks += _memory_blocks(d, m, inst, trials, hidden, T, scale, seed, fmt, forget_bias, figure,

@@ -294,3 +294,65 @@ def spectral_instance(cell, act, trials, H, T, rho, seed):
     rho = np.broadcast_to(np.asarray(rho, float), (trials,))[:, None, None]
     inst.params[w] = rho / float(beta_f(act)[0]) * W / np.linalg.svd(W, compute_uv=False)[:, :1, None]
     return inst
+
+
+# --- the exploding regime, and clipping ----------------------------------------
+
+def _argsup(act):
+    """A point a where |f′(a)| reaches β_f (on a grid; exact for the built-ins:
+    0 for tanh, σ and softsign, any a > 0 for relu)."""
+    import sympy
+    from ..activations import x
+    df = sympy.lambdify(x, sympy.Abs(act.derivative), "numpy")
+    grid = np.linspace(-4.0, 4.0, 8001)
+    with np.errstate(all="ignore"):
+        vals = np.nan_to_num(np.broadcast_to(df(grid), grid.shape).astype(float))
+    return float(grid[np.argmax(vals)])
+
+
+def exploding_instance(cell, act, trials, H, T, rho, seed):
+    """W = (ρ/β_f)·Q with Q orthogonal, so β_f β_W = ρ; bias and h_0 put every
+    pre-activation at a point a where |f′(a)| = β_f, and there it stays (no
+    input): each step multiplies δ by f′(a) Wᵀ, whose norm is ρ, so
+    ‖δ_k‖/‖δ_t‖ = ρ^(t−k) exactly — the bound attained."""
+    inst = random_instance(cell, trials, H, T, 1.0, seed)
+    w, u, b, s = rnn_names(cell)
+    q, r = np.linalg.qr(inst.params[w])
+    q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
+    W = rho / float(beta_f(act)[0]) * q
+    a = _argsup(act)
+    h_star = np.full((trials, H), float(act.numpy_fn(np.float64(a))))
+    inst.params[w] = W
+    inst.params[u] = np.zeros_like(inst.params[u])
+    inst.params[b] = a - np.einsum("nij,nj->ni", W, h_star)
+    inst.xs = np.zeros_like(inst.xs)
+    inst.init = {s: h_star}
+    return inst, a
+
+
+def clipping_effect(derivation, inst, clip):
+    """Per trial, the full parameter gradient of ⟨g, h_T⟩ (the generated
+    kernel, one trial at a time): its global norm, and what global-norm and
+    per-element clipping at `clip` leave of its norm and its direction."""
+    from .. import codegen
+    from ..train.optim import clip_by_global_norm, clip_by_value, global_norm
+    kernel = codegen.compile(derivation.cell)
+    s = derivation.cell.states[0]
+    rows = []
+    T, N, _ = inst.xs.shape
+    for n in range(N):
+        params = {p: v[n] for p, v in inst.params.items()}
+        h, cache = kernel.forward(params, inst.xs[:, n:n + 1], inst.init[s][n:n + 1])
+        dh = np.zeros_like(h)
+        dh[-1, 0] = inst.g[n]
+        grads = kernel.backward(params, dh, cache)
+        g = {p: grads[p] for p in inst.params}
+        flat = np.concatenate([v.ravel() for v in g.values()])
+        glob = {p: v.copy() for p, v in g.items()}
+        clip_by_global_norm(glob, clip)
+        elem = {p: v.copy() for p, v in g.items()}
+        clip_by_value(elem, clip)
+        cos = lambda c: float(np.dot(flat, np.concatenate([v.ravel() for v in c.values()]))
+                              / (np.linalg.norm(flat) * global_norm(c)))
+        rows.append((global_norm(g), global_norm(glob), cos(glob), global_norm(elem), cos(elem)))
+    return np.array(rows)
