@@ -11,10 +11,15 @@
     python benchmarks/bench_train.py [--steps N] [--T T] [--png FILE.png]
 """
 import argparse
+import os
 
-import numpy as np
+# at these sizes (B = 32, H = 32) a second BLAS thread only contends for the
+# other core; one thread ran 4-10x faster on this shared 2-core machine
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from lstm_sym.train.model import Network
+import numpy as np  # noqa: E402
+
+from lstm_sym.train.model import Network  # noqa: E402
 from lstm_sym.train.plot import smooth, write_curves
 from lstm_sym.train.run import Settings, torch_replay, train
 
