@@ -171,38 +171,37 @@ def forward(params, x, h0=None):
     fills, so that a forward/backward pair allocates once: one backward at a time per cache."""
     T, B, D, H, dtype = _check(params, x, {"h0": (h0, "BH")})
     W_rh, W_rx, b_r, W_zh, W_zx, b_z, W_nh, W_nx, b_nh, b_nx = (params[name] for name in PARAMS)
-    W_x_stack = np.concatenate([W_nx.T, W_rx.T, W_zx.T], axis=1)    # (D, 3·H): W_nx, W_rx, W_zx, transposed
-    W_h_stack = np.concatenate([W_rh.T, W_zh.T, W_nh.T], axis=1)    # (H, 3·H): W_rh, W_zh, W_nh, transposed
+    W_x_stack = np.array([W_nx.T, W_rx.T, W_zx.T])    # (3, D, H): W_nx, W_rx, W_zx, transposed
+    W_h_stack = np.array([W_rh.T, W_zh.T, W_nh.T])    # (3, H, H): W_rh, W_zh, W_nh, transposed
     h_seq = np.empty((T + 1, B, H), dtype)    # h_seq[t] = h_t
     # gate_seq: n_t, r_t, z_t: each starts as its pre-activation
     # complement_seq: 1 − r_t, 1 − z_t: each σ(−net), computed with its gate
     # W_nh_h_prev_b_nh_seq: W_nh h_{t−1} + b_nh
     # delta_seq: δ_{n,t}, δ_{r,t}, δ_{z,t}, δ_{n,t} ⊙ r_t, filled by backward()
     gate_seq, complement_seq, W_nh_h_prev_b_nh_seq, delta_seq = _buffers(
-        dtype, (T, B, 3, H), (T, B, 2, H), (T, B, H), (T, B, 4, H))
+        dtype, (3, T, B, H), (2, T, B, H), (T, B, H), (4, T, B, H))
     h_seq[0] = 0 if h0 is None else h0
     x_rows = x.reshape(T * B, D)
     # net_{n,t}, net_{r,t}, net_{z,t} start as W_nx x_t, W_rx x_t, W_zx x_t + their biases, for all t: one
-    #     GEMM
-    np.matmul(x_rows, W_x_stack, out=gate_seq.reshape(T * B, 3 * H))
-    gate_seq += np.stack([b_nx, b_r, b_z])
-    h_proj = np.empty((B, 3, H), dtype)    # this step's W_rh h_{t−1}, W_zh h_{t−1}, W_nh h_{t−1}
+    #     GEMM per gate
+    np.matmul(x_rows, W_x_stack, out=gate_seq.reshape(3, T * B, H))
+    gate_seq += np.stack([b_nx, b_r, b_z])[:, None, None, :]
+    h_proj = np.empty((3, B, H), dtype)    # this step's W_rh h_{t−1}, W_zh h_{t−1}, W_nh h_{t−1}
     for t in range(T):
-        n, r, z = gate_seq[t].swapaxes(0, 1)
-        one_minus_r, one_minus_z = complement_seq[t].swapaxes(0, 1)
+        n, r, z = gate_seq[:, t]
+        one_minus_r, one_minus_z = complement_seq[:, t]
         h_prev, W_nh_h_prev_b_nh, h = h_seq[t], W_nh_h_prev_b_nh_seq[t], h_seq[t + 1]
-        np.matmul(h_prev, W_h_stack, out=h_proj.reshape(B, 3 * H))    # one GEMM for every slot
+        np.matmul(h_prev, W_h_stack, out=h_proj)    # one GEMM
         # net_{r,t} = W_rx x_t + b_r + W_rh h_{t−1}
         # net_{z,t} = W_zx x_t + b_z + W_zh h_{t−1}
-        # the x_t parts are there already
-        np.add(gate_seq[t, :, 1:3], h_proj[:, 0:2], out=gate_seq[t, :, 1:3])
+        np.add(gate_seq[1:3, t], h_proj[0:2], out=gate_seq[1:3, t])    # the x_t parts are there already
         # r_t = σ(net_{r,t})    (in place)
         # z_t = σ(net_{z,t})    (in place)
         # 1 − r_t = σ(−net_{r,t})    (with r_t, not as 1 − r_t: that keeps no digits where r_t ≈ 1)
         # 1 − z_t = σ(−net_{z,t})
-        sigmoid(gate_seq[t, :, 1:3], out=gate_seq[t, :, 1:3], complement=complement_seq[t])
+        sigmoid(gate_seq[1:3, t], out=gate_seq[1:3, t], complement=complement_seq[0:2, t])
         # W_nh h_{t−1} + b_nh, kept for the backward pass
-        np.add(h_proj[:, 2], b_nh, out=W_nh_h_prev_b_nh)
+        np.add(h_proj[2], b_nh, out=W_nh_h_prev_b_nh)
         # net_{n,t} = W_nx x_t + b_nx + r_t ⊙ (W_nh h_{t−1} + b_nh)    (W_nx x_t and its bias are there
         #     already)
         n += r * W_nh_h_prev_b_nh
@@ -226,13 +225,12 @@ def backward(params, dh, cache):
     x, h_seq, gate_seq, complement_seq, W_nh_h_prev_b_nh_seq, delta_seq = (cache[key] for key in keys)
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH")})
     W_rh, W_rx, b_r, W_zh, W_zx, b_z, W_nh, W_nx, b_nh, b_nx = (params[name] for name in PARAMS)
-    W_x_stack = np.concatenate([W_nx, W_rx, W_zx])    # (3·H, D)
-    W_h_stack = np.concatenate([W_rh, W_zh, W_nh])    # (3·H, H)
+    W_h_stack = np.stack([W_rh, W_zh, W_nh])    # (3, H, H)
     delta_h_carried = np.zeros((B, H), dtype)    # what step t+1 hands back to h_t; after step T: nothing
     for t in reversed(range(T)):
-        n, r, z = gate_seq[t].swapaxes(0, 1)
-        delta_n, delta_r, delta_z, delta_n_r = delta_seq[t].swapaxes(0, 1)
-        one_minus_r, one_minus_z = complement_seq[t].swapaxes(0, 1)
+        n, r, z = gate_seq[:, t]
+        delta_n, delta_r, delta_z, delta_n_r = delta_seq[:, t]
+        one_minus_r, one_minus_z = complement_seq[:, t]
         h_prev, W_nh_h_prev_b_nh = h_seq[t], W_nh_h_prev_b_nh_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
         delta_h = dh[t] + delta_h_carried
@@ -250,24 +248,24 @@ def backward(params, dh, cache):
         # δ_{n,t} ⊙ r_t, kept for the weight gradients
         np.multiply(delta_n, r, out=delta_n_r)
         # (δh carried to step t−1) = W_rhᵀ δ_{r,t} + W_zhᵀ δ_{z,t} + W_nhᵀ (δ_{n,t} ⊙ r_t) + δh_t ⊙ z_t
-        delta_h_carried = delta_seq[t].reshape(B, 4 * H)[:, H:4 * H] @ W_h_stack
+        delta_h_carried = np.matmul(delta_seq[1:4, t], W_h_stack).sum(axis=0)
         delta_h_carried += delta_h * z
     grads = {}
-    delta_rows = delta_seq.reshape(T * B, 4 * H)
+    delta_rows = delta_seq.reshape(4, T * B, H)
     h_rows = h_seq[:T].reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     # ∂E/∂W_rh = Σ_{t=1}^{T} δ_{r,t} h_{t−1}ᵀ
     # ∂E/∂W_zh = Σ_{t=1}^{T} δ_{z,t} h_{t−1}ᵀ
     # ∂E/∂W_nh = Σ_{t=1}^{T} (δ_{n,t} ⊙ r_t) h_{t−1}ᵀ
-    dW = delta_rows[:, H:4 * H].T @ h_rows    # (3·H, H): one GEMM
-    grads["W_rh"], grads["W_zh"], grads["W_nh"] = dW.reshape(3, H, -1)
+    dW = np.matmul(delta_rows[1:4].transpose(0, 2, 1), h_rows)    # (3, H, H)
+    grads["W_rh"], grads["W_zh"], grads["W_nh"] = dW
     # ∂E/∂W_nx = Σ_{t=1}^{T} δ_{n,t} x_tᵀ
     # ∂E/∂W_rx = Σ_{t=1}^{T} δ_{r,t} x_tᵀ
     # ∂E/∂W_zx = Σ_{t=1}^{T} δ_{z,t} x_tᵀ
-    dW = delta_rows[:, :3 * H].T @ x_rows    # (3·H, D): one GEMM
-    grads["W_nx"], grads["W_rx"], grads["W_zx"] = dW.reshape(3, H, -1)
+    dW = np.matmul(delta_rows[0:3].transpose(0, 2, 1), x_rows)    # (3, H, D)
+    grads["W_nx"], grads["W_rx"], grads["W_zx"] = dW
     # Σ over every step and row, as a product with ones (a GEMM: faster than .sum)
-    delta_sums = (np.ones(T * B, dtype) @ delta_rows).reshape(4, H)
+    delta_sums = np.ones(T * B, dtype) @ delta_rows
     # ∂E/∂b_r = Σ_{t=1}^{T} δ_{r,t}
     grads["b_r"] = delta_sums[1]
     # ∂E/∂b_z = Σ_{t=1}^{T} δ_{z,t}
@@ -277,7 +275,9 @@ def backward(params, dh, cache):
     # ∂E/∂b_nx = Σ_{t=1}^{T} δ_{n,t}
     grads["b_nx"] = delta_sums[0]
     # δx_t = W_rxᵀ δ_{r,t} + W_zxᵀ δ_{z,t} + W_nxᵀ δ_{n,t}, for every t at once
-    dx = delta_rows[:, :3 * H] @ W_x_stack
+    dx = delta_rows[0] @ W_nx
+    dx += delta_rows[1] @ W_rx
+    dx += delta_rows[2] @ W_zx
     grads["x"] = dx.reshape(T, B, D)
     # ∂E/∂h_0 = W_rhᵀ δ_{r,1} + W_zhᵀ δ_{z,1} + W_nhᵀ (δ_{n,1} ⊙ r_1) + δh_1 ⊙ z_1: what step 1 handed back
     grads["h0"] = delta_h_carried

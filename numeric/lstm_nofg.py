@@ -172,8 +172,8 @@ def forward(params, x, h0=None, c0=None):
     fills, so that a forward/backward pair allocates once: one backward at a time per cache."""
     T, B, D, H, dtype = _check(params, x, {"h0": (h0, "BH"), "c0": (c0, "BH")})
     W_ih, W_ix, b_i, W_ch, W_cx, b_c, W_oh, W_ox, b_o = (params[name] for name in PARAMS)
-    W_x_stack = np.concatenate([W_ix.T, W_ox.T, W_cx.T], axis=1)    # (D, 3·H): W_ix, W_ox, W_cx, transposed
-    W_h_stack = np.concatenate([W_ih.T, W_oh.T, W_ch.T], axis=1)    # (H, 3·H): W_ih, W_oh, W_ch, transposed
+    W_x_stack = np.array([W_ix.T, W_ox.T, W_cx.T])    # (3, D, H): W_ix, W_ox, W_cx, transposed
+    W_h_stack = np.array([W_ih.T, W_oh.T, W_ch.T])    # (3, H, H): W_ih, W_oh, W_ch, transposed
     h_seq = np.empty((T + 1, B, H), dtype)    # h_seq[t] = h_t
     # c_seq: c_t
     # gate_seq: i_t, o_t, c̃_t: each starts as its pre-activation
@@ -181,29 +181,29 @@ def forward(params, x, h0=None, c0=None):
     # tanh_c_seq: tanh(c_t)
     # delta_seq: δ_{i,t}, δ_{o,t}, δ_{c̃,t}, filled by backward()
     c_seq, gate_seq, complement_seq, tanh_c_seq, delta_seq = _buffers(
-        dtype, (T + 1, B, H), (T, B, 3, H), (T, B, 2, H), (T, B, H), (T, B, 3, H))
+        dtype, (T + 1, B, H), (3, T, B, H), (2, T, B, H), (T, B, H), (3, T, B, H))
     h_seq[0] = 0 if h0 is None else h0
     c_seq[0] = 0 if c0 is None else c0
     x_rows = x.reshape(T * B, D)
     # net_{i,t}, net_{o,t}, net_{c̃,t} start as W_ix x_t, W_ox x_t, W_cx x_t + their biases, for all t: one
-    #     GEMM
-    np.matmul(x_rows, W_x_stack, out=gate_seq.reshape(T * B, 3 * H))
-    gate_seq += np.stack([b_i, b_o, b_c])
-    h_proj = np.empty((B, 3, H), dtype)    # this step's W_ih h_{t−1}, W_oh h_{t−1}, W_ch h_{t−1}
+    #     GEMM per gate
+    np.matmul(x_rows, W_x_stack, out=gate_seq.reshape(3, T * B, H))
+    gate_seq += np.stack([b_i, b_o, b_c])[:, None, None, :]
+    h_proj = np.empty((3, B, H), dtype)    # this step's W_ih h_{t−1}, W_oh h_{t−1}, W_ch h_{t−1}
     for t in range(T):
-        i, o, c_tilde = gate_seq[t].swapaxes(0, 1)
+        i, o, c_tilde = gate_seq[:, t]
         h_prev, c, c_prev = h_seq[t], c_seq[t + 1], c_seq[t]
         tanh_c, h = tanh_c_seq[t], h_seq[t + 1]
-        np.matmul(h_prev, W_h_stack, out=h_proj.reshape(B, 3 * H))    # one GEMM for every slot
+        np.matmul(h_prev, W_h_stack, out=h_proj)    # one GEMM
         # net_{i,t} = W_ih h_{t−1} + W_ix x_t + b_i
         # net_{o,t} = W_oh h_{t−1} + W_ox x_t + b_o
         # net_{c̃,t} = W_ch h_{t−1} + W_cx x_t + b_c
-        np.add(gate_seq[t], h_proj, out=gate_seq[t])    # the x_t parts are there already
+        np.add(gate_seq[:, t], h_proj, out=gate_seq[:, t])    # the x_t parts are there already
         # i_t = σ(net_{i,t})    (in place)
         # o_t = σ(net_{o,t})    (in place)
         # 1 − i_t = σ(−net_{i,t})    (with i_t, not as 1 − i_t: that keeps no digits where i_t ≈ 1)
         # 1 − o_t = σ(−net_{o,t})
-        sigmoid(gate_seq[t, :, 0:2], out=gate_seq[t, :, 0:2], complement=complement_seq[t])
+        sigmoid(gate_seq[0:2, t], out=gate_seq[0:2, t], complement=complement_seq[0:2, t])
         # c̃_t = tanh(net_{c̃,t})    (in place)
         np.tanh(c_tilde, out=c_tilde)
         # c_t = c_{t−1} + i_t ⊙ c̃_t
@@ -227,15 +227,14 @@ def backward(params, dh, cache, dcT=None):
     x, h_seq, c_seq, gate_seq, complement_seq, tanh_c_seq, delta_seq = (cache[key] for key in keys)
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH"), "dcT": (dcT, "BH")})
     W_ih, W_ix, b_i, W_ch, W_cx, b_c, W_oh, W_ox, b_o = (params[name] for name in PARAMS)
-    W_x_stack = np.concatenate([W_ix, W_ox, W_cx])    # (3·H, D)
-    W_h_stack = np.concatenate([W_ih, W_oh, W_ch])    # (3·H, H)
+    W_h_stack = np.stack([W_ih, W_oh, W_ch])    # (3, H, H)
     delta_h_carried = np.zeros((B, H), dtype)    # what step t+1 hands back to h_t; after step T: nothing
     # what step t+1 hands back to c_t; after step T: dcT
     delta_c_carried = np.zeros((B, H), dtype) if dcT is None else dcT.astype(dtype)
     for t in reversed(range(T)):
-        i, o, c_tilde = gate_seq[t].swapaxes(0, 1)
-        delta_i, delta_o, delta_c_tilde = delta_seq[t].swapaxes(0, 1)
-        one_minus_i, one_minus_o = complement_seq[t].swapaxes(0, 1)
+        i, o, c_tilde = gate_seq[:, t]
+        delta_i, delta_o, delta_c_tilde = delta_seq[:, t]
+        one_minus_i, one_minus_o = complement_seq[:, t]
         tanh_c = tanh_c_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
         delta_h = dh[t] + delta_h_carried
@@ -253,25 +252,25 @@ def backward(params, dh, cache, dcT=None):
         delta_i *= i
         delta_i *= one_minus_i
         # (δh carried to step t−1) = W_ihᵀ δ_{i,t} + W_chᵀ δ_{c̃,t} + W_ohᵀ δ_{o,t}
-        delta_h_carried = delta_seq[t].reshape(B, 3 * H) @ W_h_stack
+        delta_h_carried = np.matmul(delta_seq[:, t], W_h_stack).sum(axis=0)
         # (δc carried to step t−1) = δc_t
         delta_c_carried = delta_c
     grads = {}
-    delta_rows = delta_seq.reshape(T * B, 3 * H)
+    delta_rows = delta_seq.reshape(3, T * B, H)
     h_rows = h_seq[:T].reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     # ∂E/∂W_ih = Σ_{t=1}^{T} δ_{i,t} h_{t−1}ᵀ
     # ∂E/∂W_oh = Σ_{t=1}^{T} δ_{o,t} h_{t−1}ᵀ
     # ∂E/∂W_ch = Σ_{t=1}^{T} δ_{c̃,t} h_{t−1}ᵀ
-    dW = delta_rows.T @ h_rows    # (3·H, H): one GEMM
-    grads["W_ih"], grads["W_oh"], grads["W_ch"] = dW.reshape(3, H, -1)
+    dW = np.matmul(delta_rows.transpose(0, 2, 1), h_rows)    # (3, H, H)
+    grads["W_ih"], grads["W_oh"], grads["W_ch"] = dW
     # ∂E/∂W_ix = Σ_{t=1}^{T} δ_{i,t} x_tᵀ
     # ∂E/∂W_ox = Σ_{t=1}^{T} δ_{o,t} x_tᵀ
     # ∂E/∂W_cx = Σ_{t=1}^{T} δ_{c̃,t} x_tᵀ
-    dW = delta_rows.T @ x_rows    # (3·H, D): one GEMM
-    grads["W_ix"], grads["W_ox"], grads["W_cx"] = dW.reshape(3, H, -1)
+    dW = np.matmul(delta_rows.transpose(0, 2, 1), x_rows)    # (3, H, D)
+    grads["W_ix"], grads["W_ox"], grads["W_cx"] = dW
     # Σ over every step and row, as a product with ones (a GEMM: faster than .sum)
-    delta_sums = (np.ones(T * B, dtype) @ delta_rows).reshape(3, H)
+    delta_sums = np.ones(T * B, dtype) @ delta_rows
     # ∂E/∂b_i = Σ_{t=1}^{T} δ_{i,t}
     grads["b_i"] = delta_sums[0]
     # ∂E/∂b_c = Σ_{t=1}^{T} δ_{c̃,t}
@@ -279,7 +278,9 @@ def backward(params, dh, cache, dcT=None):
     # ∂E/∂b_o = Σ_{t=1}^{T} δ_{o,t}
     grads["b_o"] = delta_sums[1]
     # δx_t = W_ixᵀ δ_{i,t} + W_cxᵀ δ_{c̃,t} + W_oxᵀ δ_{o,t}, for every t at once
-    dx = delta_rows @ W_x_stack
+    dx = delta_rows[0] @ W_ix
+    dx += delta_rows[1] @ W_ox
+    dx += delta_rows[2] @ W_cx
     grads["x"] = dx.reshape(T, B, D)
     # ∂E/∂h_0 = W_ihᵀ δ_{i,1} + W_chᵀ δ_{c̃,1} + W_ohᵀ δ_{o,1}: what step 1 handed back
     # ∂E/∂c_0 = δc_1: what step 1 handed back

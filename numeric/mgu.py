@@ -161,28 +161,28 @@ def forward(params, x, h0=None):
     fills, so that a forward/backward pair allocates once: one backward at a time per cache."""
     T, B, D, H, dtype = _check(params, x, {"h0": (h0, "BH")})
     W_fh, W_fx, b_f, W_nh, W_nx, b_n = (params[name] for name in PARAMS)
-    W_x_stack = np.concatenate([W_nx.T, W_fx.T], axis=1)    # (D, 2·H): W_nx, W_fx, transposed
-    W_h_stack = W_fh.T.copy()    # (H, H): W_fh, transposed
+    W_x_stack = np.array([W_nx.T, W_fx.T])    # (2, D, H): W_nx, W_fx, transposed
+    W_h_stack = np.array([W_fh.T])    # (1, H, H): W_fh, transposed
     h_seq = np.empty((T + 1, B, H), dtype)    # h_seq[t] = h_t
     # gate_seq: n_t, f_t: each starts as its pre-activation
     # complement_seq: 1 − f_t: each σ(−net), computed with its gate
     # delta_seq: δ_{n,t}, δ_{f,t}, filled by backward()
     # f_h_prev_seq: f_t ⊙ h_{t−1}, filled by backward()
     gate_seq, complement_seq, delta_seq, f_h_prev_seq = _buffers(
-        dtype, (T, B, 2, H), (T, B, 1, H), (T, B, 2, H), (T, B, H))
+        dtype, (2, T, B, H), (1, T, B, H), (2, T, B, H), (T, B, H))
     h_seq[0] = 0 if h0 is None else h0
     x_rows = x.reshape(T * B, D)
-    # net_{n,t}, net_{f,t} start as W_nx x_t, W_fx x_t + their biases, for all t: one GEMM
-    np.matmul(x_rows, W_x_stack, out=gate_seq.reshape(T * B, 2 * H))
-    gate_seq += np.stack([b_n, b_f])
-    h_proj = np.empty((B, 1, H), dtype)    # this step's W_fh h_{t−1}
+    # net_{n,t}, net_{f,t} start as W_nx x_t, W_fx x_t + their biases, for all t: one GEMM per gate
+    np.matmul(x_rows, W_x_stack, out=gate_seq.reshape(2, T * B, H))
+    gate_seq += np.stack([b_n, b_f])[:, None, None, :]
+    h_proj = np.empty((1, B, H), dtype)    # this step's W_fh h_{t−1}
     for t in range(T):
-        n, f = gate_seq[t].swapaxes(0, 1)
-        one_minus_f, = complement_seq[t].swapaxes(0, 1)
+        n, f = gate_seq[:, t]
+        one_minus_f, = complement_seq[:, t]
         h_prev, h = h_seq[t], h_seq[t + 1]
-        np.matmul(h_prev, W_h_stack, out=h_proj.reshape(B, 1 * H))    # one GEMM for every slot
+        np.matmul(h_prev, W_h_stack, out=h_proj)    # one GEMM
         # net_{f,t} = W_fh h_{t−1} + W_fx x_t + b_f
-        f += h_proj[:, 0]    # the x_t part is there already
+        f += h_proj[0]    # the x_t part is there already
         # f_t = σ(net_{f,t})    (in place)
         # 1 − f_t = σ(−net_{f,t})    (with f_t, not as 1 − f_t: that keeps no digits where f_t ≈ 1)
         sigmoid(f, out=f, complement=one_minus_f)
@@ -208,12 +208,11 @@ def backward(params, dh, cache):
     x, h_seq, gate_seq, complement_seq, delta_seq, f_h_prev_seq = (cache[key] for key in keys)
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH")})
     W_fh, W_fx, b_f, W_nh, W_nx, b_n = (params[name] for name in PARAMS)
-    W_x_stack = np.concatenate([W_nx, W_fx])    # (2·H, D)
     delta_h_carried = np.zeros((B, H), dtype)    # what step t+1 hands back to h_t; after step T: nothing
     for t in reversed(range(T)):
-        n, f = gate_seq[t].swapaxes(0, 1)
-        delta_n, delta_f = delta_seq[t].swapaxes(0, 1)
-        one_minus_f, = complement_seq[t].swapaxes(0, 1)
+        n, f = gate_seq[:, t]
+        delta_n, delta_f = delta_seq[:, t]
+        one_minus_f, = complement_seq[:, t]
         h_prev, f_h_prev = h_seq[t], f_h_prev_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
         delta_h = dh[t] + delta_h_carried
@@ -230,26 +229,27 @@ def backward(params, dh, cache):
         delta_h_carried += (delta_n @ W_nh) * f
         delta_h_carried += delta_h * one_minus_f
     grads = {}
-    delta_rows = delta_seq.reshape(T * B, 2 * H)
+    delta_rows = delta_seq.reshape(2, T * B, H)
     h_rows = h_seq[:T].reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     f_h_prev_rows = f_h_prev_seq.reshape(T * B, H)
     # ∂E/∂W_fh = Σ_{t=1}^{T} δ_{f,t} h_{t−1}ᵀ
-    grads["W_fh"] = delta_rows[:, H:2 * H].T @ h_rows
+    grads["W_fh"] = delta_rows[1].T @ h_rows
     # ∂E/∂W_nx = Σ_{t=1}^{T} δ_{n,t} x_tᵀ
     # ∂E/∂W_fx = Σ_{t=1}^{T} δ_{f,t} x_tᵀ
-    dW = delta_rows.T @ x_rows    # (2·H, D): one GEMM
-    grads["W_nx"], grads["W_fx"] = dW.reshape(2, H, -1)
+    dW = np.matmul(delta_rows.transpose(0, 2, 1), x_rows)    # (2, H, D)
+    grads["W_nx"], grads["W_fx"] = dW
     # ∂E/∂W_nh = Σ_{t=1}^{T} δ_{n,t} (f_t ⊙ h_{t−1})ᵀ
-    grads["W_nh"] = delta_rows[:, :H].T @ f_h_prev_rows
+    grads["W_nh"] = delta_rows[0].T @ f_h_prev_rows
     # Σ over every step and row, as a product with ones (a GEMM: faster than .sum)
-    delta_sums = (np.ones(T * B, dtype) @ delta_rows).reshape(2, H)
+    delta_sums = np.ones(T * B, dtype) @ delta_rows
     # ∂E/∂b_f = Σ_{t=1}^{T} δ_{f,t}
     grads["b_f"] = delta_sums[1]
     # ∂E/∂b_n = Σ_{t=1}^{T} δ_{n,t}
     grads["b_n"] = delta_sums[0]
     # δx_t = W_fxᵀ δ_{f,t} + W_nxᵀ δ_{n,t}, for every t at once
-    dx = delta_rows @ W_x_stack
+    dx = delta_rows[0] @ W_nx
+    dx += delta_rows[1] @ W_fx
     grads["x"] = dx.reshape(T, B, D)
     # ∂E/∂h_0 = W_fhᵀ δ_{f,1} + (W_nhᵀ δ_{n,1}) ⊙ f_1 + δh_1 ⊙ (1 − f_1): what step 1 handed back
     grads["h0"] = delta_h_carried

@@ -129,22 +129,22 @@ def forward(params, x, h0=None):
     fills, so that a forward/backward pair allocates once: one backward at a time per cache."""
     T, B, D, H, dtype = _check(params, x, {"h0": (h0, "BH")})
     W, U, b = (params[name] for name in PARAMS)
-    W_x_stack = U.T.copy()    # (D, H): U, transposed
-    W_h_stack = W.T.copy()    # (H, H): W, transposed
+    W_x_stack = np.array([U.T])    # (1, D, H): U, transposed
+    W_h_stack = np.array([W.T])    # (1, H, H): W, transposed
     h_seq = np.empty((T + 1, B, H), dtype)    # h_seq[t] = h_t
     # delta_seq: δnet_t, filled by backward()
-    delta_seq = np.empty((T, B, 1, H), dtype)
+    delta_seq = np.empty((1, T, B, H), dtype)
     h_seq[0] = 0 if h0 is None else h0
     x_rows = x.reshape(T * B, D)
     # net_t starts as U x_t + its bias, for all t: one GEMM
-    np.matmul(x_rows, W_x_stack, out=h_seq[1:].reshape(T * B, H))
-    h_seq[1:] += b
-    h_proj = np.empty((B, 1, H), dtype)    # this step's W h_{t−1}
+    np.matmul(x_rows, W_x_stack[0], out=h_seq[1:].reshape(T * B, H))
+    np.add(h_seq[1:], b, out=h_seq[1:])
+    h_proj = np.empty((1, B, H), dtype)    # this step's W h_{t−1}
     for t in range(T):
         h_prev, h = h_seq[t], h_seq[t + 1]
-        np.matmul(h_prev, W_h_stack, out=h_proj.reshape(B, 1 * H))    # one GEMM for every slot
+        np.matmul(h_prev, W_h_stack, out=h_proj)    # one GEMM
         # net_t = W h_{t−1} + U x_t + b
-        h += h_proj[:, 0]    # the x_t part is there already
+        h += h_proj[0]    # the x_t part is there already
         # h_t = tanh(net_t)    (in place)
         np.tanh(h, out=h)
     cache = {"x": x, "h_seq": h_seq, "delta_seq": delta_seq}
@@ -162,7 +162,7 @@ def backward(params, dh, cache):
     W, U, b = (params[name] for name in PARAMS)
     delta_h_carried = np.zeros((B, H), dtype)    # what step t+1 hands back to h_t; after step T: nothing
     for t in reversed(range(T)):
-        delta_net, = delta_seq[t].swapaxes(0, 1)
+        delta_net, = delta_seq[:, t]
         h = h_seq[t + 1]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
         delta_h = dh[t] + delta_h_carried
@@ -171,19 +171,19 @@ def backward(params, dh, cache):
         # (δh carried to step t−1) = Wᵀ δnet_t
         delta_h_carried = delta_net @ W
     grads = {}
-    delta_rows = delta_seq.reshape(T * B, 1 * H)
+    delta_rows = delta_seq.reshape(1, T * B, H)
     h_rows = h_seq[:T].reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     # ∂E/∂W = Σ_{t=1}^{T} δnet_t h_{t−1}ᵀ
-    grads["W"] = delta_rows.T @ h_rows
+    grads["W"] = delta_rows[0].T @ h_rows
     # ∂E/∂U = Σ_{t=1}^{T} δnet_t x_tᵀ
-    grads["U"] = delta_rows.T @ x_rows
+    grads["U"] = delta_rows[0].T @ x_rows
     # Σ over every step and row, as a product with ones (a GEMM: faster than .sum)
-    delta_sums = (np.ones(T * B, dtype) @ delta_rows).reshape(1, H)
+    delta_sums = np.ones(T * B, dtype) @ delta_rows
     # ∂E/∂b = Σ_{t=1}^{T} δnet_t
     grads["b"] = delta_sums[0]
     # δx_t = Uᵀ δnet_t, for every t at once
-    dx = delta_rows @ U
+    dx = delta_rows[0] @ U
     grads["x"] = dx.reshape(T, B, D)
     # ∂E/∂h_0 = Wᵀ δnet_1: what step 1 handed back
     grads["h0"] = delta_h_carried

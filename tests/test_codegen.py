@@ -430,10 +430,9 @@ def test_fast_by_construction():
     assert loop.count("np.matmul") == 1 and "@" not in loop
     assert "np.matmul(x_rows" in forward[:forward.index("for t in range(T)")]
     bloop = backward[backward.index("for t in reversed"):backward.index("grads = {}")]
-    assert bloop.count("np.matmul") + bloop.count(" @ ") == 1      # W_hᵀ δ for every gate at once
+    assert bloop.count("np.matmul") == 1 and "@" not in bloop
     after = backward[backward.index("grads = {}"):]
-    assert after.count("dW = delta_rows.T @") == 2      # W_·h and W_·x, four gates each
-    assert after.count("dx = delta_rows @ W_x_stack") == 1      # δx for all gates and steps
+    assert after.count("np.matmul(delta_rows.transpose(0, 2, 1)") == 2      # W_·h and W_·x, four gates each
     assert "out=" in loop and "out=" in bloop
 
 

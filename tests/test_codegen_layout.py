@@ -1,5 +1,4 @@
-"""The generated kernels' fused layout (gate slots side by side, one GEMM per
-step in each direction) against referees that know nothing of it: the IR
+"""The generated kernels (stacked gate buffers, stacked GEMMs) against referees that know nothing of it: the IR
 interpreter's reverse pass (lstm_sym.verify.reference), directional finite
 differences of the kernel's own forward, and torch where it has the cell.
 Every built-in cell, float64 and float32, B = 1 and B = 17, T = 1 and T = 4,
@@ -89,10 +88,10 @@ def test_the_comparison_can_fail():
     from lstm_sym.codegen import emit
     import types
     source = emit("lstm")
-    old = "W_h_stack = np.concatenate([W_fh, W_ih, W_oh, W_ch])"
+    old = "W_h_stack = np.stack([W_fh, W_ih, W_oh, W_ch])"
     assert old in source
     bad = types.ModuleType("bad")
-    exec(compile(source.replace(old, "W_h_stack = np.concatenate([W_ih, W_fh, W_oh, W_ch])"), "<bad>", "exec"),
+    exec(compile(source.replace(old, "W_h_stack = np.stack([W_ih, W_fh, W_oh, W_ch])"), "<bad>", "exec"),
          bad.__dict__)
     prob = make_problem(bad, D=3, H=5, T=3, B=17, seed=0)
     errors = worst(gradients(bad, prob), gradients(reference_module("lstm"), prob))

@@ -19,7 +19,7 @@ from ..derive import Derivation, derive
 from ..ir import Act, Add, Delta, Expr, Had, MatVec, Neg, OneMinus, Pow, Scale, Var, shape_of, transform
 from ..printing.text import TextPrinter
 from . import runtime
-from .plan import Run, make_plan, nodes, precise_sigmoid, runs, sigmoid_complement, terms
+from .plan import make_plan, nodes, precise_sigmoid, runs, sigmoid_complement, terms
 
 # Python's precedence, loosest first
 ADD, NEG, MUL, POW, ATOM = 10, 15, 20, 30, 50
@@ -185,24 +185,6 @@ def substitute(e, mapping):
     return transform(e, lambda n: inner.get(n))
 
 
-def _cols(run, size=None):
-    """The columns of a run of slots in a buffer whose rows hold the slots side by
-    side, each H wide (None: every column)."""
-    if size is not None and run.start == 0 and run.stop == size:
-        return None
-    start = "" if run.start == 0 else (f"{run.start} * H" if run.start > 1 else "H")
-    stop = f"{run.stop} * H" if run.stop > 1 else "H"
-    return f"{start}:{stop}"
-
-
-def _slots(base, run, size, step="t"):
-    """base[step, :, run] for a (T, B, slots, H) buffer (all steps with step=None)."""
-    code = run.code(size)
-    if code is None:
-        return f"{base}[{step}]" if step else base
-    return f"{base}[{step or ':'}, :, {code}]"
-
-
 def _subscript(base, run, size, tail=""):
     """base[run] (base[run, t] with tail ", t"), or the whole of base."""
     code = run.code(size)
@@ -250,13 +232,13 @@ class Emitter:
             return self.bind(self.L(v.name), f"{self.L(v.name + '_seq')}[t + 1]")
         k = p.gate_index.get(v.name)
         if k is not None:
-            return self.bind(self.L(v.name), f"gate_seq[t, :, {k}]")
+            return self.bind(self.L(v.name), f"gate_seq[{k}, t]")
         k = p.gate_of_net(v.name)
         if k is not None:
             if p.in_place:      # the pre-activation lives where its gate's output will
                 g = p.gates[k]
                 return self.var(Var(g.out, "state" if g.is_state else "inter", ("H",), 0))
-            return self.bind(self.L(v.name), f"net_seq[t, :, {k}]")
+            return self.bind(self.L(v.name), f"net_seq[{k}, t]")
         if v.name in p.cached_vars:
             return self.bind(self.L(v.name), f"{self.L(v.name + '_seq')}[t]")
         if self.mode == "backward":
@@ -267,7 +249,7 @@ class Emitter:
         """The local holding 1 − g_t for a sigmoid gate g (kept beside g_t)."""
         k = self.plan.complements[gate]
         name = self.L(("one_minus", gate))
-        return self.bind(name, f"complement_seq[t, :, {k}]" if k is not None else
+        return self.bind(name, f"complement_seq[{k}, t]" if k is not None else
                          f"{self.L(('one_minus_seq', gate))}[t]")
 
     def complement(self, n):
@@ -404,24 +386,23 @@ class Emitter:
              "    T, B, D, H, dtype = _check(params, x, {" +
              ", ".join(f'"{s}0": ({s}0, "BH")' for s in states) + "})"]
         L += ["    " + line for line in self.unpack_params()]
-        # stacked weights, transposed once and copied side by side in C order, so that
-        # each group is one GEMM whose output rows hold every slot: (B, slots·H)
+        # stacked weights, transposed once and copied: np.array lays them out in C
+        # order (np.stack would keep the transposed strides, which BLAS handles slower)
         for key, g in p.groups.items():
-            shape = f"({'D' if key == 'x' else 'H'}, {len(g.weights)}·H)".replace(" 1·H", " H")
-            stack = (f"np.concatenate([{', '.join(self.L(W) + '.T' for W in g.weights)}], axis=1)"
-                     if len(g.weights) > 1 else f"{self.L(g.weights[0])}.T.copy()")
-            L.append(f"    {g.stack} = {stack}    # {shape}: {', '.join(g.weights)}, transposed")
+            shape = f"({len(g.weights)}, {'D' if key == 'x' else 'H'}, H)"
+            L.append(f"    {g.stack} = np.array([{', '.join(self.L(W) + '.T' for W in g.weights)}])"
+                     f"    # {shape}: {', '.join(g.weights)}, transposed")
         # buffers: the output state on its own (the caller keeps h), the rest in one block
         L.append(f"    {self.L(out_state + '_seq')} = np.empty((T + 1, B, H), dtype)"
                  f"    # {self.L(out_state + '_seq')}[t] = {out_state}_t")
         block = [(self.L(s + "_seq"), "(T + 1, B, H)", f"{s}_t") for s in states[1:]]
         if G:
-            block.append(("gate_seq", f"(T, B, {G}, H)", ", ".join(self.tp.doprint(Var(g.out, "inter", ("H",), 0))
+            block.append(("gate_seq", f"({G}, T, B, H)", ", ".join(self.tp.doprint(Var(g.out, "inter", ("H",), 0))
                                                                    for g in p.stacked_gates)
                           + (": each starts as its pre-activation" if p.in_place else "")))
         kept = self.kept_complements()
         if kept:
-            block.append(("complement_seq", f"(T, B, {len(kept)}, H)",
+            block.append(("complement_seq", f"({len(kept)}, T, B, H)",
                           ", ".join(self.tp.doprint(OneMinus(Var(g, "inter", ("H",), 0))) for g in kept)
                           + ": each σ(−net), computed with its gate"))
         for g, k in p.complements.items():
@@ -429,9 +410,9 @@ class Emitter:
                 block.append((self.L(("one_minus_seq", g)), "(T, B, H)",
                               self.tp.doprint(OneMinus(Var(g, "inter", ("H",), 0))) + ", as σ(−net)"))
         if not p.in_place and gates:
-            block.append(("net_seq", f"(T, B, {len(gates)}, H)", "the pre-activations"))
+            block.append(("net_seq", f"({len(gates)}, T, B, H)", "the pre-activations"))
         if p.x_extra:
-            block.append((p.groups["x"].proj, f"(T, B, {len(p.x_extra)}, H)",
+            block.append((p.groups["x"].proj, f"({len(p.x_extra)}, T, B, H)",
                           ", ".join(f"{p.groups['x'].weights[k]} x_t" for k in p.x_extra)))
         for name in p.cached_vars:
             block.append((self.L(name + "_seq"), "(T, B, H)", name + "_t"))
@@ -449,15 +430,14 @@ class Emitter:
         L += ["    " + line for line in self.input_projections()]
         for key, g in p.groups.items():
             if key != "x":
-                L.append(f"    {g.proj} = np.empty((B, {len(g.weights)}, H), dtype)"
+                L.append(f"    {g.proj} = np.empty(({len(g.weights)}, B, H), dtype)"
                          f"    # this step's {', '.join(W + ' ' + self.tp.doprint(g.vec) for W in g.weights)}")
         # the loop body, written first so that its bindings are known
         self.bound, self.materialized = {}, set()
         body = []
         for key, g in p.groups.items():
             if key != "x":
-                body.append(f"np.matmul({self.var(g.vec)}, {g.stack}, out={g.proj}.reshape(B, {len(g.weights)} * H))"
-                            "    # one GEMM for every slot")
+                body.append(f"np.matmul({self.var(g.vec)}, {g.stack}, out={g.proj})    # one GEMM")
         for item in p.schedule:
             body += (self.nets() if item[0] == "nets" else
                      self.activations(item[1]) if item[0] == "acts" else self.equation(item[1]))
@@ -486,56 +466,49 @@ class Emitter:
         out = ["x_rows = x.reshape(T * B, D)"]
         stacked = [(k, gate.xslot) for k, gate in enumerate(p.gates) if gate.xslot is not None and not gate.is_state]
         dest = "gate_seq" if p.in_place else "net_seq"
-        size = len(p.stacked_gates) if p.in_place else len(p.gates)
         if not p.in_place:
             stacked = [(k, gate.xslot) for k, gate in enumerate(p.gates) if gate.xslot is not None]
         for br, xr in runs(stacked):
             nets = ", ".join(self.tp.doprint(Var(p.gates[k].net, "inter", ("H",), 0)) for k in range(br.start, br.stop))
             products = ", ".join(g.weights[k] + " x_t" for k in range(xr.start, xr.stop))
-            out.append(f"# {nets} start as {products} + their biases, for all t: one GEMM"
+            out.append(f"# {nets} start as {products} + their biases, for all t: one GEMM per gate"
                        if len(br) > 1 else f"# {nets} starts as {products} + its bias, for all t: one GEMM")
-            out.append(self.x_gemm(xr, n, dest, br, size))
-            out += self.add_biases([_slots(dest, Run(k, k + 1), size, None) for k in range(br.start, br.stop)],
-                                   _slots(dest, br, size, None),
-                                   [p.folded.get(k, []) for k in range(xr.start, xr.stop)])
+            target = _subscript(dest, br, len(p.gates) if not p.in_place else len(p.stacked_gates))
+            if len(br) > 1:
+                out.append(f"np.matmul(x_rows, {_subscript(g.stack, xr, n)}, "
+                           f"out={target}.reshape({len(br)}, T * B, H))")
+            else:
+                out.append(f"np.matmul(x_rows, {g.stack}[{xr.start}], out={target}.reshape(T * B, H))")
+            out += self.add_biases(target, [p.folded.get(k, []) for k in range(xr.start, xr.stop)], len(br) > 1)
         if p.in_place:
             for gate in p.gates:
                 if gate.is_state and gate.xslot is not None:
                     target = f"{self.L(gate.out + '_seq')}[1:]"
                     out.append(f"# {self.tp.doprint(Var(gate.net, 'inter', ('H',), 0))} starts as "
                                f"{g.weights[gate.xslot]} x_t + its bias, for all t: one GEMM")
-                    xr = Run(gate.xslot, gate.xslot + 1)
-                    out.append(f"np.matmul(x_rows, {self.stack_cols(g.stack, xr, n)}, out={target}.reshape(T * B, H))")
-                    out += self.add_biases([target], target, [p.folded.get(gate.xslot, [])])
+                    out.append(f"np.matmul(x_rows, {g.stack}[{gate.xslot}], out={target}.reshape(T * B, H))")
+                    out += self.add_biases(target, [p.folded.get(gate.xslot, [])], False)
         if p.x_extra:
             xr = runs([(k, k) for k in p.x_extra])[0][0]
-            out.append(f"# {', '.join(g.weights[k] + ' x_t' for k in p.x_extra)} for all t: one GEMM")
-            out.append(self.x_gemm(xr, n, g.proj, Run(0, len(p.x_extra)), len(p.x_extra)))
+            out.append(f"# {', '.join(g.weights[k] + ' x_t' for k in p.x_extra)} for all t: one GEMM each")
+            shape = f"{len(xr)}, T * B, H" if len(xr) > 1 else "T * B, H"
+            out.append(f"np.matmul(x_rows, {_subscript(g.stack, xr, n) if len(xr) > 1 else f'{g.stack}[{xr.start}]'}, "
+                       f"out={g.proj}.reshape({shape}))")
         return out
 
-    @staticmethod
-    def stack_cols(stack, run, size):
-        cols = _cols(run, size)
-        return stack if cols is None else f"{stack}[:, {cols}]"
-
-    def x_gemm(self, xr, n, dest, br, size):
-        """x_rows times a run of the x stack's columns, written into a run of dest's slots."""
-        target = f"{dest}.reshape(T * B, {size} * H)"
-        cols = _cols(br, size)
-        if cols is not None:
-            target += f"[:, {cols}]"
-        return f"np.matmul(x_rows, {self.stack_cols(self.plan.groups['x'].stack, xr, n)}, out={target})"
-
-    def add_biases(self, targets, whole, biases):
-        """The biases added to the slots targets (whole: all of them, for one stacked add)."""
+    def add_biases(self, target, biases, stacked):
         if not any(biases):
             return []
         names = lambda bs: " + ".join(self.L(b) for b in bs)
-        if len(targets) == 1:
-            return [f"{targets[0]} += {names(biases[0])}"]
+        if not stacked:
+            return [f"{target} += {names(biases[0])}" if "[" not in target else
+                    f"np.add({target}, {names(biases[0])}, out={target})"]
         if all(len(b) == 1 for b in biases):
-            return [f"{whole} += np.stack([{', '.join(self.L(b[0]) for b in biases)}])"]
-        return [f"{target} += {names(b)}" for target, b in zip(targets, biases) if b]
+            stack = f"np.stack([{', '.join(self.L(b[0]) for b in biases)}])[:, None, None, :]"
+            return [f"{target} += {stack}" if "[" not in target else f"np.add({target}, {stack}, out={target})"]
+        base, _, sub = target.partition("[")
+        start = int(sub.split(":")[0]) if sub else 0
+        return [f"np.add({base}[{start + k}], {names(b)}, out={base}[{start + k}])" for k, b in enumerate(biases) if b]
 
     def net_target(self, k):
         """The local holding gate k's pre-activation at step t."""
@@ -550,14 +523,14 @@ class Emitter:
             for k in range(gr.start, gr.stop):
                 lines.append(self.comment(Var(p.gates[k].net, "inter", ("H",), 0), p.exprs[p.gates[k].net]))
             g = p.groups[key]
-            h = g.proj if len(hr) == len(g.weights) else f"{g.proj}[:, {hr.code(len(g.weights))}]"
+            h = _subscript(g.proj, hr, len(g.weights))
             if len(gr) == 1:
-                lines.append(f"{self.net_target(gr.start)} += {g.proj}[:, {hr.start}]"
+                lines.append(f"{self.net_target(gr.start)} += {g.proj}[{hr.start}]"
                              "    # the x_t part is there already")
             else:
                 base = "gate_seq" if p.in_place else "net_seq"
                 size = len(p.stacked_gates) if p.in_place else len(p.gates)
-                target = _slots(base, gr, size)
+                target = _subscript(base, gr, size, ", t")
                 lines.append(f"np.add({target}, {h}, out={target})    # the x_t parts are there already")
         return lines
 
@@ -593,10 +566,9 @@ class Emitter:
                                           f"    (with {out}, not as 1 − {out}: that keeps no digits where {out} ≈ 1)"
                                           if j == 0 else ""))
             if len(run) > 1:
-                target = _slots("gate_seq", Run(run[0], run[-1] + 1), len(p.stacked_gates))
-                source = target if p.in_place else _slots("net_seq", Run(run[0], run[-1] + 1), len(p.gates))
-                complement = (_slots("complement_seq", Run(comp[first.out], comp[final.out] + 1),
-                                     len(self.kept_complements())) if kept else None)
+                target = f"gate_seq[{run[0]}:{run[-1] + 1}, t]"
+                source = target if p.in_place else f"net_seq[{run[0]}:{run[-1] + 1}, t]"
+                complement = f"complement_seq[{comp[first.out]}:{comp[final.out] + 1}, t]" if kept else None
                 lines.append(self.act(first.fn, source, out=target, complement=complement))
             else:
                 target = self.var(Var(first.out, "state" if first.is_state else "inter", ("H",), 0))
@@ -610,7 +582,7 @@ class Emitter:
         mapping = {n: Ref(name) for n, name in p.cached.items()
                    if self.mode == "backward" or n in self.materialized}
         if self.mode == "backward":
-            mapping.update({n: Ref(f"{p.groups['x'].proj}[t, :, {k}]") for n, k in p.x_read_back.items()})
+            mapping.update({n: Ref(f"{p.groups['x'].proj}[{k}, t]") for n, k in p.x_read_back.items()})
         e = substitute(e, mapping)
         for n, name in p.cached.items():
             if n in mapping and any(isinstance(m, Ref) and m.code == name for m in nodes(e)):
@@ -623,8 +595,8 @@ class Emitter:
                     if n.v == g.vec and n.W.name in g.weights:
                         k = g.weights.index(n.W.name)
                         if key == "x":
-                            return Ref(f"{g.proj}[t, :, {p.x_extra.index(k)}]")
-                        return Ref(f"{g.proj}[:, {k}]")
+                            return Ref(f"{g.proj}[{p.x_extra.index(k)}, t]")
+                        return Ref(f"{g.proj}[{k}]")
             return None
         return transform(e, project) if self.mode == "forward" else transform(e, factor_out)
 
@@ -679,7 +651,7 @@ class Emitter:
                    "complement_seq": [self.L(("one_minus", g)) for g in self.kept_complements()]}
         for base, names in stacked.items():
             if any(code.startswith(base + "[") for code in self.bound.values()):
-                lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {base}[t].swapaxes(0, 1)")
+                lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {base}[:, t]")
         rest = [(n, c) for n, c in self.bound.items() if not c.startswith(tuple(b + "[" for b in stacked))]
         for k in range(0, len(rest), 3):
             chunk = rest[k:k + 3]
@@ -718,9 +690,9 @@ class Emitter:
                 else:
                     rest.append(t)
             self.fused[key] = (runs(sorted(pairs)), rest)
-            if any(len(br) > 1 for br, _ in self.fused[key][0]):
-                L.append(f"    {g.stack} = np.concatenate([{', '.join(self.L(W) for W in g.weights)}])"
-                         f"    # ({len(g.weights)}·H, {'D' if key == 'x' else 'H'})")
+            if key != "x" and any(len(br) > 1 for br, _ in self.fused[key][0]):
+                L.append(f"    {g.stack} = np.stack([{', '.join(self.L(W) for W in g.weights)}])"
+                         f"    # ({len(g.weights)}, H, {'D' if key == 'x' else 'H'})")
         for s in states:
             init = "np.zeros((B, H), dtype)"
             if s != states[0]:
@@ -744,7 +716,7 @@ class Emitter:
         p = self.plan
         block = []
         if p.stored:
-            block.append(("delta_seq", f"(T, B, {len(p.stored)}, H)",
+            block.append(("delta_seq", f"({len(p.stored)}, T, B, H)",
                           ", ".join(self.tp.doprint(e) for e in p.stored) + ", filled by backward()"))
         for r, name in p.right.items():
             block.append((self.L(name + "_seq"), "(T, B, H)", self.tp.doprint(r) + ", filled by backward()"))
@@ -762,13 +734,13 @@ class Emitter:
             name = self.L(("delta", dd.name, dd.gate))
             lines.append(self.comment(dd, e))
             if dd in stored_index:
-                self.bind(name, f"delta_seq[t, :, {stored_index[dd]}]")
+                self.bind(name, f"delta_seq[{stored_index[dd]}, t]")
                 lines += self.assign(name, self.lower(e))
             else:
                 lines.append(f"{name} = {self.code(self.lower(e))}")
         for k, e in enumerate(p.stored):
             if not isinstance(e, Delta):
-                name = self.bind(p.stored_names[k], f"delta_seq[t, :, {k}]")
+                name = self.bind(p.stored_names[k], f"delta_seq[{k}, t]")
                 lines.append(f"# {self.tp.doprint(e)}, kept for the weight gradients")
                 lines += self.assign(name, self.lower(e))
         for r, name in p.right.items():
@@ -794,28 +766,18 @@ class Emitter:
         return lines
 
     def slot_product(self, br, sr, g, tail):
-        """Σ over a run of slots of Wᵀ v: one GEMM of the slots side by side with the
-        weights stacked on top of each other."""
-        S = len(self.plan.stored)
+        """Σ over a run of slots of Wᵀ v: one stacked matmul and a sum over the slots."""
         if len(br) == 1:
-            v = self.plan.stored_names[br.start] if tail else self.delta_cols(br)
+            v = self.plan.stored_names[br.start] if tail else f"delta_rows[{br.start}]"
             return f"{v} @ {self.L(g.weights[sr.start])}"
-        base = f"delta_seq[t].reshape(B, {S} * H)" if tail else "delta_rows"
-        cols = _cols(br, S)
-        base += f"[:, {cols}]" if cols else ""
-        rows = _cols(sr, len(g.weights))
-        return f"{base} @ {g.stack}{f'[{rows}]' if rows else ''}"
-
-    def delta_cols(self, run):
-        """The run of stored values for every step and row, (T·B, len(run)·H)."""
-        cols = _cols(run, len(self.plan.stored))
-        return "delta_rows" if cols is None else f"delta_rows[:, {cols}]"
+        base = _subscript("delta_seq" if tail else "delta_rows", br, len(self.plan.stored), tail)
+        return f"np.matmul({base}, {_subscript(g.stack, sr, len(g.weights))}).sum(axis=0)"
 
     def gradients(self, x_rest):
         p, d, cell = self.plan, self.d, self.plan.cell
         L = ["grads = {}"]
         if p.stored:
-            L.append(f"delta_rows = delta_seq.reshape(T * B, {len(p.stored)} * H)")
+            L.append(f"delta_rows = delta_seq.reshape({len(p.stored)}, T * B, H)")
         rows = {}
 
         def right_rows(r):
@@ -843,20 +805,20 @@ class Emitter:
                 prms = [prm for k, prm in items if br.start <= k < br.stop]
                 body += [self.comment(*eqs[prm]) for prm in prms]
                 if len(prms) == 1:
-                    body.append(f'grads["{prms[0]}"] = {self.delta_cols(br)}.T @ {rr}')
+                    body.append(f'grads["{prms[0]}"] = delta_rows[{br.start}].T @ {rr}')
                 else:
-                    body.append(f"dW = {self.delta_cols(br)}.T @ {rr}"
-                                f"    # ({len(prms)}·H, {'D' if rr == 'x_rows' else 'H'}): one GEMM")
-                    body.append(", ".join(f'grads["{q}"]' for q in prms) + f" = dW.reshape({len(prms)}, H, -1)")
+                    rows_run = _subscript("delta_rows", br, len(p.stored))
+                    body.append(f"dW = np.matmul({rows_run}.transpose(0, 2, 1), {rr})"
+                                f"    # ({len(prms)}, H, {'D' if rr == 'x_rows' else 'H'})")
+                    body.append(", ".join(f'grads["{q}"]' for q in prms) + " = dW")
                 done.update(prms)
         if any(kind == "sum" for ts in p.grad_terms.values() for kind, _, _ in ts):
             body.append("# Σ over every step and row, as a product with ones (a GEMM: faster than .sum)")
-            body.append(f"delta_sums = (np.ones(T * B, dtype) @ delta_rows).reshape({len(p.stored)}, H)")
+            body.append("delta_sums = np.ones(T * B, dtype) @ delta_rows")
         for prm, ts in p.grad_terms.items():
             if prm not in done:
                 body.append(self.comment(*eqs[prm]))
-                parts = [f"{self.delta_cols(Run(p.stored.index(left), p.stored.index(left) + 1))}.T @ "
-                         f"{right_rows(r)}" if kind == "outer"
+                parts = [f"delta_rows[{p.stored.index(left)}].T @ {right_rows(r)}" if kind == "outer"
                          else f"delta_sums[{p.stored.index(left)}]" for kind, left, r in ts]
                 body.append(f'grads["{prm}"] = {" + ".join(parts)}')
         for prm in cell.params:
@@ -864,11 +826,13 @@ class Emitter:
                 body.append(f'grads["{prm}"] = np.zeros_like({self.L(prm)})    # E does not depend on {prm}')
         if d.input_error is not None:
             body.append(f"# δx_t = {self.tp.doprint(d.input_error)}, for every t at once")
-        parts = [self.slot_product(br, sr, p.groups["x"], "") for br, sr in self.fused.get("x", ([], []))[0]]
+        pairs = [(b, sl) for br, sr in self.fused.get("x", ([], []))[0]
+                 for b, sl in zip(range(br.start, br.stop), range(sr.start, sr.stop))]
+        parts = [f"delta_rows[{b}] @ {self.L(p.groups['x'].weights[sl])}" for b, sl in pairs]
         if not parts and not x_rest:
             body.append('grads["x"] = np.zeros((T, B, D), dtype)    # E does not depend on x')
         else:
-            # one GEMM per run of slots over all T·B rows, accumulated
+            # one GEMM per slot over all T·B rows, accumulated: no (slots, T·B, D) temporary
             if x_rest:
                 body.append("dx = dx.reshape(T * B, D)")
             body += [f"dx {'+=' if x_rest or k else '='} {q}" for k, q in enumerate(parts)]
