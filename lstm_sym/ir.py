@@ -10,7 +10,7 @@ the code emitter and the interpreter read one data structure.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import sympy
 
@@ -268,7 +268,7 @@ def shift(e, k):
         if isinstance(n, Var) and n.time is not None:
             return n.at(n.time + k)
         if isinstance(n, (Delta, Direct)):
-            return type(n)(n.name, n.time + k, *([n.gate] if isinstance(n, Delta) else []))
+            return replace(n, time=n.time + k)
         return None
     return transform(e, move)
 

@@ -1,7 +1,9 @@
 """What the text and LaTeX printers share: precedence, names, time indices,
 and the scalar part (a Map node's SymPy expression, an activation's f′).
 
-Each printer is a SymPy Printer with one _print_<Node> method per node; the
+Each printer is a SymPy Printer with one _print_<Node> method per node; an
+op's method is made from its op-table entry (ops.py: the spelling for the
+printer's op_format, "text" or "latex"), the leaves' are the printers'.  The
 scalar printers subclass SymPy's StrPrinter and LatexPrinter through
 ScalarPrinting, so that the scalar part speaks the same notation as the rest
 (⊙ for products, 1[u > 0] for the unit step, |u|, powers as powers)."""
@@ -11,8 +13,8 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.printer import Printer
 
-from ..ir import Add, AtTime, Had, Map, MatVec, Neg, TimeSum
-from ..ops import ATOM, OPS, PRODUCT, scalar_prec  # noqa: F401  (scalar_prec: re-exported)
+from ..ir import AtTime, Had, Map, TimeSum
+from ..ops import ATOM, OPS, scalar_prec  # noqa: F401  (scalar_prec: re-exported)
 
 # the ops' precedences come from the op table; the structural nodes' are here
 PREC = {**{n: op.prec for n, op in OPS.items() if not callable(op.prec)}, Map: 10,
