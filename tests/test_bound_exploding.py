@@ -38,5 +38,5 @@ def test_the_report_section_renders_in_every_format():
     d = derive("rnn")
     blocks = exploding_blocks(d, 4, 8, 20, 0)
     text = render(blocks, "text")
-    assert "The exploding regime" in text and "clip norm 1" in text
+    assert "The exploding regime" in text and "clipped to norm 1" in text
     assert render(blocks, "latex").count("{") == render(blocks, "latex").count("}")
