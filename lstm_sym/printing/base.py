@@ -135,6 +135,16 @@ class NodePrinter(Printer):
     printmethod = "_lstm_sym_print"
     minus = "-"
 
+    # document nodes spelled the same in every format
+    def _print_Scalar(self, e):
+        return self.scalar(e.expr)
+
+    def _print_Chain(self, e):
+        return e.sep.join(self._print(a) for a in e.items)
+
+    def _print_Paren(self, e):
+        return self.wrap(self._print(e.a))
+
     def __init__(self, settings=None):
         super().__init__(settings)
         self.base = "t"                 # what time 0 prints as: t, T or a step number

@@ -110,15 +110,6 @@ class TextPrinter(NodePrinter):
     def _print_Words(self, e):
         return "".join(s if isinstance(s, str) else self._print(s) for s in e.items)
 
-    def _print_Scalar(self, e):
-        return self.scalar(e.expr)
-
-    def _print_Chain(self, e):
-        return e.sep.join(self._print(a) for a in e.items)
-
-    def _print_Paren(self, e):
-        return self.wrap(self._print(e.a))
-
     def _print_Transpose(self, e):
         return self._print(e.a) + "ᵀ"
 
