@@ -16,7 +16,7 @@ import time
 
 from lstm_sym.bound import experiments as ex
 from lstm_sym.bound.jacobian import beta_f, rnn_factor
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 
 TARGET = 5.0
 RUNNER = "import sys; from lstm_sym.commands import main; sys.exit(main(sys.argv[1:]))"

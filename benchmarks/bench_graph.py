@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from lstm_sym.cells import NAMES, get_cell
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 from lstm_sym.evaluate import run_backward, run_forward
 from lstm_sym.verify.graph_oracle import reverse_accumulate, scalar_graph
 

@@ -1,7 +1,7 @@
 """lstm-sym: symbolic BPTT for recurrent cells, printed, generated, proven."""
 # Names load on first use (PEP 562), so that the command starts, and installs
 # its signal handlers, before SymPy is imported.
-_NAMES = {"Derivation": "derive", "derive": "derive", "Cell": "ir", "sigmoid": "activations",
+_NAMES = {"Derivation": "derivation", "derive": "derivation", "Cell": "ir", "sigmoid": "activations",
           "tanh": "activations", "relu": "activations", "softsign": "activations",
           "activation": "activations"}
 

@@ -256,7 +256,7 @@ def measure(cell, sizes, dtype=np.float32, repeat=7, threads=2, seed=0,
     """One row per size: medians (seconds) and the figures derived from them."""
     from .codegen import compile as compile_kernel
     from .codegen.plan import make_plan
-    from .derive import derive
+    from .derivation import derive
     d = derive(cell)
     kernel = compile_kernel(d)
     plan = make_plan(d)

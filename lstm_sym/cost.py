@@ -479,7 +479,7 @@ def calibrate():
         g = unroll("lstm", 300)
         items = g.number_of_nodes() + g.number_of_edges()
         rows.append((f"UNROLL[{fmt}]", UNROLL[fmt][0], best(lambda: export(unroll("lstm", 300), fmt), 1) / items))
-    from .derive import derive
+    from .derivation import derive
     from .verify.symbolic import prove
     d = derive("rnn")
     ve, T = prove_units("rnn", 1, 1, 100)

@@ -7,7 +7,7 @@ import re
 import textwrap
 
 from .cells import NAMES
-from .derive import derive
+from .derivation import derive
 from .printing import Part, terminal_part
 from .printing.document import Equations, Heading, Paragraph, Strong, Table, render
 

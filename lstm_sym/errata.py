@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .derive import derive
+from .derivation import derive
 from .evaluate import run_backward, run_forward
 from .ir import Add, Delta, GradOf, Next, TimeSum, Var, add, factor_common, leaves, transform
 

@@ -7,7 +7,7 @@ from lstm_sym import bench, commands
 from lstm_sym.cells import NAMES, get_cell
 from lstm_sym.codegen import compile as compile_kernel
 from lstm_sym.codegen.plan import make_plan
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 
 
 @pytest.mark.parametrize("name", NAMES)

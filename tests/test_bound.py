@@ -20,7 +20,7 @@ from lstm_sym.bound.batched import Backward, Forward, jacobian_matrix, step_boun
 from lstm_sym.bound.document import seed_slip
 from lstm_sym.bound.jacobian import Diag, Mat, beta_f, one_step_jacobian, rnn_cell, rnn_factor
 from lstm_sym.cells import NAMES
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 from lstm_sym.evaluate import run_backward, run_forward
 from lstm_sym.ir import Var
 

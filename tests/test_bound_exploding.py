@@ -10,7 +10,7 @@ from lstm_sym.bound import experiments as ex
 from lstm_sym.bound.clipping import exploding_blocks
 from lstm_sym.bound.jacobian import rnn_cell
 from lstm_sym.bound.report import render
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu", "softsign"])

@@ -14,7 +14,7 @@ from lstm_sym import commands
 from lstm_sym.activations import activation, sigmoid, softsign
 from lstm_sym.activations import x as act_x
 from lstm_sym.cells import get_cell
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 from lstm_sym.evaluate import loss, run_backward, run_forward
 from lstm_sym.graph import export, gradient_paths, path_ops, state_path, unroll
 from lstm_sym.verify.graph_oracle import (graph_gradients, per_step_gradients, reverse_accumulate,

@@ -61,7 +61,7 @@ def test_compatibility_views_agree():
 
 
 def test_a_method_that_cannot_run_says_why():
-    from lstm_sym.derive import derive
+    from lstm_sym.derivation import derive
     from lstm_sym.verify.check import run_check
     why = REGISTRY["torch"].supports(derive("lstm_peephole").cell, None)
     assert why                                  # torch.nn.LSTM has no peepholes

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from lstm_sym.commands import main
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 from lstm_sym.notation import NOTATIONS, fits, markdown_sections, parts, render
 from lstm_sym.printing import FORMATS, PARTS, render as render_tutorial
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 from lstm_sym.ir import Add
 from lstm_sym.notation import NotationMismatch, render, rewritten
 from lstm_sym.notation.numeric import run, values

@@ -86,3 +86,21 @@ def test_module_and_function_sizes(path):
     rel = str(path.relative_to(PACKAGE))
     known = [KNOWN_LONG[rel]] if rel in KNOWN_LONG else []
     assert _offences(path) == known, "over 500 lines (module) or 80 lines (function)"
+
+
+def test_public_names_are_not_shadowed_by_submodules():
+    # lstm_sym loads its names lazily; a submodule with the same name as a
+    # public function would replace it once imported (`lstm_sym.derive`
+    # once was both), so `from lstm_sym import derive` gave the module
+    import importlib
+    import inspect
+    import pkgutil
+
+    import lstm_sym
+    clashes = [n for n in lstm_sym.__all__ if is_module(f"lstm_sym.{n}")]
+    assert clashes == []
+    for info in pkgutil.walk_packages(lstm_sym.__path__, "lstm_sym."):
+        if ".commands" not in info.name and not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    for name in lstm_sym.__all__:
+        assert not inspect.ismodule(getattr(lstm_sym, name)), name

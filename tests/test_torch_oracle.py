@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lstm_sym.cells import get_cell
-from lstm_sym.derive import derive
+from lstm_sym.derivation import derive
 from lstm_sym.evaluate import run_backward, run_forward
 from lstm_sym.verify import torch_oracle
 from lstm_sym.verify.torch_oracle import torch_gradients, torch_run

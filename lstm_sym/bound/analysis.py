@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..derive import derive
+from ..derivation import derive
 from . import experiments as ex
 from . import report as rp
 from .clipping import exploding_blocks

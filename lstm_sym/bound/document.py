@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import BUILTIN, sigmoid
-from ..derive import derive
+from ..derivation import derive
 from ..evaluate import run_backward, run_forward
 from . import experiments as ex
 from . import report as rp

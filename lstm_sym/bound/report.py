@@ -316,7 +316,7 @@ def ratio(k, t):
 
 def cell_path_blocks(paths, fmt=plain, d=None):
     """paths: [(forget-gate bias or None, direct logs, total logs)] of the cell `d` (the lstm by default)."""
-    from ..derive import derive
+    from ..derivation import derive
     d = d if d is not None else derive("lstm")
     cell = d.cell
     memory, _, bias = ex.memory_roles(cell)

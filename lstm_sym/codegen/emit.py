@@ -15,7 +15,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.printer import Printer
 
 from .. import activations
-from ..derive import Derivation, derive
+from ..derivation import Derivation, derive
 from ..ir import Act, Add, Delta, Expr, Had, MatVec, Neg, OneMinus, Pow, Scale, Var, shape_of, transform
 from ..printing.text import TextPrinter
 from . import runtime

@@ -16,7 +16,7 @@ def register(sub):
                         "lecture (the stacked z)")
 
     def run(args):
-        from ..derive import derive
+        from ..derivation import derive
         from ..notation import get_notation, render
         notation = get_notation(args.notation)     # unknown: one line, exit 2, before deriving
         sys.stdout.write(render(derive(cell_of(args)), notation, args.part, args.format))

@@ -14,7 +14,7 @@ def register(sub):
 
     def run(args):
         from .. import cost
-        from ..derive import derive
+        from ..derivation import derive
         from ..verify import prove, prove_cell
         from ..verify.symbolic import default_backend
         cell = cell_of(args)

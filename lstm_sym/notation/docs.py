@@ -14,7 +14,7 @@ INTRO = ("{source}. The same derivation as above, every equation rewritten by `l
 def markdown_sections(cell, level=2):
     """One section per notation other than the tutorial's, for derivations/<cell>.md."""
     from ..cells import load_cell
-    from ..derive import derive
+    from ..derivation import derive
     from .parts import rewritten
     cell = load_cell(cell) if isinstance(cell, str) else cell
     d = derive(cell)

@@ -73,7 +73,7 @@ def render(derivation, notation="tutorial", part="all", fmt="text"):
 
 def fits(cell):
     """{notation: None if it can print the cell, else the reason it cannot}."""
-    from ..derive import derive
+    from ..derivation import derive
     d = derive(cell)
     out = {}
     for name in NOTATIONS:

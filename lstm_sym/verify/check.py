@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import cost
-from ..derive import derive
+from ..derivation import derive
 from .methods import (ALIASES, DEFAULT, EXACT, METHODS, OWN, PER_ENTRY, REGISTRY,  # noqa: F401  (re-exported)
                       check_numeric, expand, parse_methods, spoken, with_aliases)
 from .problem import gradients, loss, make_problem

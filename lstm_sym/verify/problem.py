@@ -88,7 +88,7 @@ def _contract(spec):
     if hasattr(spec, "PARAMS"):
         return spec.PARAMS, tuple(getattr(spec, "STATES", ("h",))), takes_dcT(spec)
     if isinstance(spec, str) or hasattr(spec, "delta_defs"):
-        from ..derive import derive
+        from ..derivation import derive
         spec = derive(spec).cell
     return {p: v.shape for p, v in spec.params.items()}, tuple(spec.states), False
 

@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 
-from ..derive import derive
+from ..derivation import derive
 from ..evaluate import FloatBackend, run_backward, run_forward
 from .batch import over_batch
 
