@@ -23,22 +23,11 @@ Everything here is read off the cell's equations and its derivation:
 from __future__ import annotations
 
 import builtins
-
-import keyword
 from dataclasses import dataclass, field
 
-import sympy
-
 from .. import activations
-from ..ir import (Act, Add, Delta, Had, Map, MatVec, Neg, OneMinus, Outer, Pow,
-                  TimeSum, Var, leaves)
-
-
-def nodes(e):
-    """Every node of e, parents before children."""
-    yield e
-    for k in e.children():
-        yield from nodes(k)
+from ..ir import Act, Add, Delta, MatVec, OneMinus, Outer, TimeSum, Var, leaves
+from .names import RESERVED, Names, helper_names, name_locals, nodes
 
 
 def forward_only(e):
@@ -61,60 +50,6 @@ def terms(e):
     if e is None:
         return []
     return list(e.terms) if isinstance(e, Add) else [e]
-
-
-def identifier(text):
-    """A Python identifier spelling text (odd characters become _)."""
-    out = "".join(ch if (ch.isalnum() or ch == "_") else "_" for ch in text)
-    if not out or out[0].isdigit():
-        out = "_" + out
-    return out + "_" if keyword.iskeyword(out) else out
-
-
-def expr_name(e):
-    """A readable identifier for a value: tanh(c_t) -> tanh_c, W_nh h_{t−1} + b_nh ->
-    W_nh_h_prev_b_nh, δ_{n,t} ⊙ r_t -> delta_n_r."""
-    if isinstance(e, Var):
-        return e.name + ("_prev" if e.time == -1 else "")
-    if isinstance(e, Delta):
-        return "delta_" + e.name
-    if isinstance(e, Act):
-        return f"{e.fn.name}_{expr_name(e.a)}"
-    if isinstance(e, MatVec):
-        return f"{expr_name(e.W)}_{expr_name(e.v)}"
-    if isinstance(e, (Add, Had)):
-        return "_".join(expr_name(k) for k in e.children())
-    if isinstance(e, OneMinus):
-        return "one_minus_" + expr_name(e.a)
-    if isinstance(e, Neg):
-        return "minus_" + expr_name(e.a)
-    if isinstance(e, Pow):
-        return f"{expr_name(e.a)}_pow{e.n}"
-    return "value"
-
-
-class Names:
-    """Hands out identifiers that collide neither with each other nor with
-    the names the generated code uses for itself."""
-
-    def __init__(self, reserved):
-        self.used = set(reserved)
-
-    def take(self, text):
-        name = identifier(text)
-        while name in self.used:
-            name += "_"
-        self.used.add(name)
-        return name
-
-
-# names the generated functions use for their own variables
-RESERVED = {
-    "np", "t", "T", "B", "D", "H", "x", "dh", "params", "cache", "grads", "dtype",
-    "forward", "backward", "init_params", "CELL", "PARAMS", "STATES", "GATES",
-    "COMPLEX_SAFE", "DTYPE", "gate_seq", "net_seq", "delta_seq", "delta_rows", "delta_sums",
-    "dx", "dW", "x_rows", "keys", "complement_seq",
-}
 
 
 @dataclass
@@ -234,23 +169,37 @@ def _product(cell, t):
     return None
 
 
-def make_plan(derivation, precise=True):
-    """precise: σ's tails at full relative precision (1 − σ kept as σ(−a)); False for
-    the complex-safe variant, which reads 1 − σ off σ as the derivation writes it."""
-    d = derivation
-    cell = d.cell
-    exprs = {v.name: e for v, e in cell.equations}
-    index = {v.name: k for k, (v, _) in enumerate(cell.equations)}
+@dataclass
+class GradientReads:
+    """What the weight gradients read: the per-step values summed over time."""
+    stored: list            # backward values kept for all t (sorted later, group by group)
+    right: dict             # forward values used as a right factor -> name
+    terms: dict             # param -> [("outer", left, right) | ("sum", value, None)]
 
-    # -- gates ------------------------------------------------------------------
+
+@dataclass
+class BackwardReads:
+    """The forward values the backward pass reads again."""
+    cached: dict            # forward node -> name
+    cached_vars: list       # other intermediates, by name
+    in_place: bool          # pre-activations may accumulate where the gate's output goes
+    x_read_back: dict       # W x_t outside the gates -> its x_proj slot
+    exprs: list             # every expression the backward pass evaluates
+
+
+def _find_gates(cell, exprs):
+    """The gates, and each gate's natural place: (level, activation, equation order)."""
+    index = {v.name: k for k, (v, _) in enumerate(cell.equations)}
     raw = [(v.name, e) for v, e in cell.equations
            if isinstance(e, Act) and isinstance(e.a, Var) and e.a.time == 0 and e.a.name in exprs]
     level = _levels(cell, {name for name, _ in raw})
     fn_order = list(dict.fromkeys(e.fn.name for _, e in raw))
     gates = [Gate(name, e.a.name, e.fn, level[name], name in cell.states) for name, e in raw]
     natural = {g.out: (g.level, fn_order.index(g.fn.name), index[g.out]) for g in gates}
+    return gates, natural, level
 
-    # -- what the weight gradients read ------------------------------------------
+
+def _gradient_reads(d):
     stored, right, grad_terms = [], {}, {}
 
     def store(e):
@@ -268,12 +217,16 @@ def make_plan(derivation, precise=True):
         for term in terms(g.a):
             if isinstance(term, Outer):
                 grad_terms[p].append(("outer", store(term.a), term.b))
-                if _group_key(cell, term.b) is None:
+                if _group_key(d.cell, term.b) is None:
                     right.setdefault(term.b, None)
             else:
                 grad_terms[p].append(("sum", store(term), None))
+    return GradientReads(stored, right, grad_terms)
 
-    # -- groups: products with x_t and with each s_{t−1} ---------------------------
+
+def _find_groups(cell, grad_terms):
+    """The products with x_t and with each s_{t−1}, and the stored value each
+    weight's gradient reads (its cotangent)."""
     groups = {"x": Group("x", Var(cell.x, "input", ("D",), 0))}
     for s in cell.states:
         groups[s] = Group(s, Var(s, "state", ("H",), -1))
@@ -286,10 +239,13 @@ def make_plan(derivation, precise=True):
                 for kind, left, r in grad_terms.get(kw[1], []):
                     if kind == "outer" and r == n.v:
                         cotangent[kw] = left
-    groups = {k: g for k, g in groups.items() if g.weights}
+    return {k: g for k, g in groups.items() if g.weights}, cotangent
 
-    # stored values ordered so that each group's cotangents are consecutive:
-    # x only, shared by x and a state group, state groups only, the rest
+
+def _order(stored, gates, groups, cotangent, natural):
+    """Stored values ordered so that each group's cotangents are consecutive (x
+    only, shared by x and a state group, state groups only, the rest); gates in
+    the order of their deltas (state-valued gates last).  Both sorted in place."""
     member = {key: {cotangent.get((key, W)) for W in g.weights} for key, g in groups.items()}
 
     def gate_of_value(e):
@@ -308,49 +264,45 @@ def make_plan(derivation, precise=True):
 
     first_seen = list(stored)
     stored.sort(key=value_key)
-
-    # gates in the order of their deltas in delta_seq (state-valued gates last)
     pos = {g.out: next((k for k, e in enumerate(stored) if gate_of_value(e) is g), len(stored))
            for g in gates}
     gates.sort(key=lambda g: (g.is_state, pos[g.out], natural[g.out]))
 
-    # x slots: the gates' own W x_t in gate order, then the rest (a W x_t used more than
-    # once belongs to no gate: it is kept in x_proj); state slots by their cotangent
+
+def _slots(cell, exprs, gates, groups, stored, cotangent):
+    """The weights' slots in their stacks: x slots are the gates' own W x_t in
+    gate order, then the rest (a W x_t used more than once belongs to no gate:
+    it is kept in x_proj); state slots by their cotangent.  Returns x_extra."""
     x_count = {}
     for _, e in cell.equations:
         for n in nodes(e):
             kw = _product(cell, n)
             if kw and kw[0] == "x":
                 x_count[kw[1]] = x_count.get(kw[1], 0) + 1
+    by_cotangent = lambda key: (lambda W: stored.index(cotangent[key, W]) if (key, W) in cotangent
+                                else len(stored))
     xg = groups.get("x")
     if xg:
         own = []
-        for k, g in enumerate(gates):
+        for g in gates:
             xs = [_product(cell, t)[1] for t in terms(exprs[g.net]) if _product(cell, t) and
                   _product(cell, t)[0] == "x"]
             if len(xs) == 1 and x_count[xs[0]] == 1:
                 own.append(xs[0])
                 g.xslot = len(own) - 1
-        rest = sorted((W for W in xg.weights if W not in own),
-                      key=lambda W: stored.index(cotangent["x", W]) if ("x", W) in cotangent else len(stored))
-        xg.weights = own + rest
+        xg.weights = own + sorted((W for W in xg.weights if W not in own), key=by_cotangent("x"))
     for key, g in groups.items():
         if key != "x":
-            g.weights.sort(key=lambda W: stored.index(cotangent[key, W]) if (key, W) in cotangent
-                           else len(stored))
-    x_extra = list(range(sum(1 for g in gates if g.xslot is not None), len(xg.weights))) if xg else []
+            g.weights.sort(key=by_cotangent(key))
+    return list(range(sum(1 for g in gates if g.xslot is not None), len(xg.weights))) if xg else []
 
-    # -- biases folded into the input projections of the gates ---------------------
-    folded = {}
-    for g in gates:
-        if g.xslot is not None:
-            folded[g.xslot] = [t.name for t in terms(exprs[g.net]) if isinstance(t, Var) and t.kind == "param"]
 
-    # -- the forward values the backward pass reads -------------------------------
+def _backward_reads(d, exprs, gates, groups, x_extra, gr, precise):
+    cell = d.cell
     forward_nodes = {n for _, e in cell.equations for n in nodes(e)}
     backward_exprs = [e for _, e in d.delta_defs] + [e for e in d.carry.values() if e is not None]
     backward_exprs += [d.input_error] if d.input_error is not None else []
-    backward_exprs += list(stored) + list(right)
+    backward_exprs += list(gr.stored) + list(gr.right)
     cached, read_vars = {}, set()
 
     def visit(e):
@@ -377,19 +329,23 @@ def make_plan(derivation, precise=True):
     net_read_back = any(v.time == 0 and v.name in nets for v in read_vars)
     net_read_forward = any(isinstance(leaf, Var) and leaf.name in nets and v.name not in gate_outs
                            for v, e in cell.equations for leaf in leaves(e))
-    in_place = not (net_read_back or net_read_forward)
     # W x_t outside the gates is in x_proj for every t already: the backward pass reads it there
     x_read_back = {}
     for n in list(cached):
         kw = _product(cell, n)
-        if kw and kw[0] == "x" and xg.weights.index(kw[1]) in x_extra:
-            x_read_back[n] = x_extra.index(xg.weights.index(kw[1]))
+        if kw and kw[0] == "x" and groups["x"].weights.index(kw[1]) in x_extra:
+            x_read_back[n] = x_extra.index(groups["x"].weights.index(kw[1]))
             del cached[n]
     cached_vars = [v.name for v, _ in cell.equations
                    if Var(v.name, v.kind, v.shape, 0) in read_vars
                    and v.name not in gate_outs and v.name not in nets and v.name not in cell.states]
+    return BackwardReads(cached, cached_vars, not (net_read_back or net_read_forward), x_read_back,
+                         backward_exprs)
 
-    # -- pre-activations W_gx x_t + b_g + W_gh s_{t−1}: the state part added at once ----
+
+def _net_runs(cell, exprs, gates, groups):
+    """Pre-activations W_gx x_t + b_g + W_gh s_{t−1}: the state part added a run
+    of gates at a time, as (gate Run, group key, group slot Run)."""
     def standard(g):
         if g.xslot is None:
             return None
@@ -413,9 +369,13 @@ def make_plan(derivation, precise=True):
                 gr.stop, hr.stop = k + 1, hslot + 1
                 continue
         net_runs.append((Run(k, k + 1), key, Run(hslot, hslot + 1)))
-    in_runs = {gates[k].net for gr, _, _ in net_runs for k in range(gr.start, gr.stop)}
+    return net_runs
 
-    # -- the forward schedule: by level; a level's gates first, then the rest ------
+
+def _schedule(cell, level, gates, net_runs):
+    """The forward steps by level: a level's gates first, then the rest."""
+    in_runs = {gates[k].net for gr, _, _ in net_runs for k in range(gr.start, gr.stop)}
+    gate_outs = {g.out for g in gates}
     schedule = []
     for lv in sorted(set(level.values()) | {0}):
         if any(g.level == lv for g in gates):
@@ -425,68 +385,46 @@ def make_plan(derivation, precise=True):
         for v, _ in cell.equations:
             if level[v.name] == lv and v.name not in gate_outs and v.name not in in_runs:
                 schedule.append(("eq", v.name))
+    return schedule
 
-    # -- names: helpers first, then the cell's own names, so that they read as printed
-    # the generated code's own names, Python's builtins and the functions' arguments (h0, c0, dcT)
-    names = Names(RESERVED | set(dir(builtins)) | {s + "0" for s in cell.states} | {"dcT"})
-    everything = [e for _, e in cell.equations] + backward_exprs
-    acts = {}
-    for e in everything:
-        for n in nodes(e):
-            if isinstance(n, Act):
-                acts.setdefault(n.fn.name, n.fn)
-    helpers = {name: names.take(name) for name in acts if name != "tanh"}
-    maps = {}
-    for e in everything:
-        for n in nodes(e):
-            if isinstance(n, Map) and (n.expr, n.x) not in maps:
-                fn = next((f for f in acts.values() if f.derivative == n.expr), None)
-                text = str(n.expr.subs(n.x, sympy.Symbol("a")))
-                text = text.replace("-", " minus ").replace("+", " plus ").replace("*", " times ")
-                text = "_".join(identifier(text).replace("_", " ").split())
-                maps[n.expr, n.x] = names.take(f"{fn.name}_derivative" if fn else
-                                               ("elementwise_" + text if len(text) <= 24 else "elementwise"))
-    # -- complements: 1 − g_t of a sigmoid gate, read anywhere ------------------------
-    read_complement = {n.a.name for e in everything for n in nodes(e)
-                       if isinstance(n, OneMinus) and isinstance(n.a, Var) and n.a.time == 0}
+
+def _complements(gates, everything, precise):
+    """1 − g_t of a sigmoid gate read anywhere: gate -> its slot in complement_seq
+    (None: a state, with a buffer of its own)."""
+    read = {n.a.name for e in everything for n in nodes(e)
+            if isinstance(n, OneMinus) and isinstance(n.a, Var) and n.a.time == 0}
     complements, slot = {}, 0
     for g in gates:
-        if precise and precise_sigmoid(g.fn) and g.out in read_complement:
+        if precise and precise_sigmoid(g.fn) and g.out in read:
             complements[g.out] = None if g.is_state else slot
             slot += 0 if g.is_state else 1
-    plan = Plan(cell, d, exprs, gates, in_place, groups, x_extra, folded, net_runs, schedule,
-                cached, cached_vars, stored, [], x_read_back, right, grad_terms, names, {}, helpers, maps, acts,
-                complements)
-    local = plan.local
-    for p in cell.params:
-        local[p] = names.take(p)
-    for v, _ in cell.equations:
-        local[v.name] = names.take(v.name)
-    for s in cell.states:
-        local[s + "_prev"] = names.take(s + "_prev")
-        local[s + "_seq"] = names.take(s + "_seq")
-        local[f"delta_{s}_carried"] = names.take(f"delta_{s}_carried")
-    for v in cached_vars:
-        local[v + "_seq"] = names.take(v + "_seq")
-    for g, k in complements.items():
-        local["one_minus", g] = names.take("one_minus_" + g)
-        if k is None:
-            local["one_minus_seq", g] = names.take(f"one_minus_{g}_seq")
-    for node in list(cached):
-        cached[node] = names.take(expr_name(node))
-        local[cached[node] + "_seq"] = names.take(cached[node] + "_seq")
-    both = {dd.name for dd, _ in d.delta_defs if dd.gate} & {dd.name for dd, _ in d.delta_defs if not dd.gate}
-    for dd, _ in d.delta_defs:
-        # a gate whose output is itself a state has δ_{h,t} (of net_h) beside δh_t
-        pre = next((g.net for g in gates if g.out == dd.name), dd.name) if dd.gate and dd.name in both else dd.name
-        local[("delta", dd.name, dd.gate)] = names.take("delta_" + pre)
-    plan.stored_names = [local[("delta", e.name, e.gate)] if isinstance(e, Delta) and
-                         ("delta", e.name, e.gate) in local else names.take(expr_name(e)) for e in stored]
-    for r in right:
-        right[r] = names.take(expr_name(r))
-        local[right[r] + "_seq"] = names.take(right[r] + "_seq")
-    for key, g in groups.items():
-        g.stack = names.take(f"W_{key}_stack")
-        g.proj = names.take(f"{key}_proj")
-        g.rows = "x_rows" if key == "x" else names.take(f"{key}_rows")
+    return complements
+
+
+def make_plan(derivation, precise=True):
+    """precise: σ's tails at full relative precision (1 − σ kept as σ(−a)); False for
+    the complex-safe variant, which reads 1 − σ off σ as the derivation writes it."""
+    d, cell = derivation, derivation.cell
+    exprs = {v.name: e for v, e in cell.equations}
+    gates, natural, level = _find_gates(cell, exprs)
+    gr = _gradient_reads(d)
+    groups, cotangent = _find_groups(cell, gr.terms)
+    _order(gr.stored, gates, groups, cotangent, natural)
+    x_extra = _slots(cell, exprs, gates, groups, gr.stored, cotangent)
+    folded = {g.xslot: [t.name for t in terms(exprs[g.net]) if isinstance(t, Var) and t.kind == "param"]
+              for g in gates if g.xslot is not None}      # biases added right after the input GEMM
+    reads = _backward_reads(d, exprs, gates, groups, x_extra, gr, precise)
+    net_runs = _net_runs(cell, exprs, gates, groups)
+    # names: helpers first, then the cell's own names, so that they read as printed;
+    # the generated code's own names, Python's builtins and the functions' arguments (h0, c0, dcT)
+    names = Names(RESERVED | set(dir(builtins)) | {s + "0" for s in cell.states} | {"dcT"})
+    everything = [e for _, e in cell.equations] + reads.exprs
+    acts, helpers, maps = helper_names(names, everything)
+    plan = Plan(cell=cell, derivation=d, exprs=exprs, gates=gates, in_place=reads.in_place, groups=groups,
+                x_extra=x_extra, folded=folded, net_runs=net_runs,
+                schedule=_schedule(cell, level, gates, net_runs), cached=reads.cached,
+                cached_vars=reads.cached_vars, stored=gr.stored, stored_names=[], x_read_back=reads.x_read_back,
+                right=gr.right, grad_terms=gr.terms, names=names, helpers=helpers, maps=maps, acts=acts,
+                complements=_complements(gates, everything, precise))
+    name_locals(plan)
     return plan
