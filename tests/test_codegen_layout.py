@@ -88,10 +88,10 @@ def test_the_comparison_can_fail():
     from lstm_sym.codegen import emit
     import types
     source = emit("lstm")
-    old = "W_h_stack = np.stack([W_fh, W_ih, W_oh, W_ch])"
+    old = "W_h_stack = np.array([W_fh, W_ih, W_oh, W_ch])"
     assert old in source
     bad = types.ModuleType("bad")
-    exec(compile(source.replace(old, "W_h_stack = np.stack([W_ih, W_fh, W_oh, W_ch])"), "<bad>", "exec"),
+    exec(compile(source.replace(old, "W_h_stack = np.array([W_ih, W_fh, W_oh, W_ch])"), "<bad>", "exec"),
          bad.__dict__)
     prob = make_problem(bad, D=3, H=5, T=3, B=17, seed=0)
     errors = worst(gradients(bad, prob), gradients(reference_module("lstm"), prob))

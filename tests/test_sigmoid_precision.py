@@ -158,7 +158,7 @@ def test_no_one_minus_sigma_read_off_a_gate(name):
 
 def test_generated_lstm_computes_the_complement_with_the_gates():
     source = emit("lstm")
-    assert "sigmoid(gate_seq[0:3, t], out=gate_seq[0:3, t], complement=complement_seq[0:3, t])" in source
+    assert "sigmoid(gate_seq[t, 0:3], out=gate_seq[t, 0:3], complement=complement_seq[t, 0:3])" in source
     assert "# 1 − f_t = σ(−net_{f,t})" in source
     assert "delta_f *= one_minus_f" in source and "delta_o *= one_minus_o" in source
     gru = emit("gru")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ir import Delta, MatVec, Var
 from .plan import runs, terms
-from .statements import Assign, Aug, Comment, Function, Guard, Loop, Return, Sub, subscript
+from .statements import Assign, Aug, Comment, Function, Guard, Into, Loop, Return, Sub, subscript
 
 
 class BackwardPass:
@@ -23,14 +23,17 @@ class BackwardPass:
                 Guard("not isinstance(cache, dict) or any(key not in cache for key in keys)",
                       '"cache is not what forward() returned"'),
                 Assign(tuple(self.cache_keys), "(cache[key] for key in keys)"),
+                Assign(tuple(self.L(s + "_seq") for s in states) if len(states) > 1 else self.L(states[0] + "_seq"),
+                       ", ".join(f"{self.L(s + '_seq')}.transpose(0, 2, 1)" for s in states),
+                       "(T + 1, B, H) in the cache; (T + 1, H, B) here"),
                 Assign(("T", "B", "D", "H", "dtype"), '_check(params, x, {"dh": (dh, "TBH")' +
                        "".join(f', "d{s}T": (d{s}T, "BH")' for s in extra) + "})"),
                 self.unpack_params()]
         body += self.fuse_carries()
         for s in states:
-            init = "np.zeros((B, H), dtype)"
+            init = "np.zeros((H, B), dtype)"
             if s != states[0]:
-                init = f"np.zeros((B, H), dtype) if d{s}T is None else d{s}T.astype(dtype)"
+                init = f"np.zeros((H, B), dtype) if d{s}T is None else d{s}T.T.astype(dtype)"
             body.append(Assign(self.L(f"delta_{s}_carried"), init, f"what step t+1 hands back to {s}_t; after step T: "
                                + ("nothing" if s == states[0] else f"d{s}T")))
         x_rest = self.fused.get("x", ([], terms(d.input_error)))[1]
@@ -58,7 +61,7 @@ class BackwardPass:
                     rest.append(t)
             self.fused[key] = (runs(sorted(pairs)), rest)
             if key != "x" and any(len(br) > 1 for br, _ in self.fused[key][0]):
-                out.append(Assign(g.stack, f"np.stack([{', '.join(self.L(W) for W in g.weights)}])",
+                out.append(Assign(g.stack, f"np.array([{', '.join(self.L(W) for W in g.weights)}])",
                                   f"({len(g.weights)}, H, {'D' if key == 'x' else 'H'})"))
         return out
 
@@ -68,10 +71,10 @@ class BackwardPass:
         p = self.plan
         block = []
         if p.stored:
-            block.append(("delta_seq", f"({len(p.stored)}, T, B, H)",
+            block.append(("delta_seq", f"(T, {len(p.stored)}, H, B)",
                           ", ".join(self.tp.doprint(e) for e in p.stored) + ", filled by backward()"))
         for r, name in p.right.items():
-            block.append((self.L(name + "_seq"), "(T, B, H)", self.tp.doprint(r) + ", filled by backward()"))
+            block.append((self.L(name + "_seq"), "(T, H, B)", self.tp.doprint(r) + ", filled by backward()"))
         return block
 
     def cotangent_ok(self, key, W, value):
@@ -86,13 +89,13 @@ class BackwardPass:
             name = self.L(("delta", dd.name, dd.gate))
             out.append(self.comment(dd, e))
             if dd in stored_index:
-                self.bind(name, f"delta_seq[{stored_index[dd]}, t]")
+                self.bind(name, f"delta_seq[t, {stored_index[dd]}]")
                 out += self.assign(name, self.lower(e))
             else:
                 out.append(Assign(name, self.code(self.lower(e))))
         for k, e in enumerate(p.stored):
             if not isinstance(e, Delta):
-                name = self.bind(p.stored_names[k], f"delta_seq[{k}, t]")
+                name = self.bind(p.stored_names[k], f"delta_seq[t, {k}]")
                 out.append(Comment(f"{self.tp.doprint(e)}, kept for the weight gradients"))
                 out += self.assign(name, self.lower(e))
         for r, name in p.right.items():
@@ -102,7 +105,7 @@ class BackwardPass:
         out += self.carries()
         if x_rest:
             out.append(Comment("the part of δx_t that is not a product with a stacked weight"))
-            out += [Aug(Sub("dx", "t"), "+", self.code(self.lower(t))) for t in x_rest]
+            out += [Aug(Sub("dx", "t"), "+", f"({self.code(self.lower(t))}).T") for t in x_rest]
         return out
 
     def carries(self):
@@ -113,24 +116,28 @@ class BackwardPass:
             carried = self.L(f"delta_{s}_carried")
             carry = d.carry.get(s)
             if carry is None:
-                out.append(Assign(carried, "np.zeros((B, H), dtype)", f"step t does not read {s}_(t−1)"))
+                out.append(Assign(carried, "np.zeros((H, B), dtype)", f"step t does not read {s}_(t−1)"))
                 continue
             out.append(Comment(f"(δ{s} carried to step t−1) = {self.tp.doprint(carry)}"))
             fused, rest = self.fused.get(s, ([], terms(carry)))
             g = p.groups.get(s)
-            parts = [self.slot_product(br, sr, g, ", t") for br, sr in fused]
-            parts += [self.code(self.lower(t)) for t in rest]
-            out.append(Assign(carried, parts[0]))
+            products = [self.slot_product(br, sr, g) for br, sr in fused]
+            parts = [f"{a} @ {b}" for a, b in products] + [self.code(self.lower(t)) for t in rest]
+            if products and not any(carried in q for q in parts):
+                # into the carry's own buffer: nothing else holds it, and step t has read it
+                out.append(Into("np.matmul", products[0], carried))
+            else:
+                out.append(Assign(carried, parts[0]))
             out += [Aug(carried, "+", q) for q in parts[1:]]
         return out
 
-    def slot_product(self, br, sr, g, tail):
-        """Σ over a run of slots of Wᵀ v: one stacked matmul and a sum over the slots."""
+    def slot_product(self, br, sr, g):
+        """Σ over a run of slots of Wᵀ δ as one GEMM's two operands, the slots side
+        by side in its inner dimension."""
         if len(br) == 1:
-            v = self.plan.stored_names[br.start] if tail else f"delta_rows[{br.start}]"
-            return f"{v} @ {self.L(g.weights[sr.start])}"
-        base = subscript("delta_seq" if tail else "delta_rows", br, len(self.plan.stored), tail)
-        return f"np.matmul({base}, {subscript(g.stack, sr, len(g.weights))}).sum(axis=0)"
+            return f"{self.L(g.weights[sr.start])}.T", self.plan.stored_names[br.start]
+        deltas = subscript("delta_seq", br, len(self.plan.stored), "t")
+        return f"{subscript(g.stack, sr, len(g.weights))}.reshape(-1, H).T", f"{deltas}.reshape(-1, B)"
 
     def right_rows(self, r, rows):
         """The rows (T·B, ·) of a weight gradient's right factor r, named in rows."""
@@ -138,10 +145,10 @@ class BackwardPass:
         for key, g in p.groups.items():
             if r == g.vec:
                 rows.setdefault(g.rows, "x.reshape(T * B, D)" if key == "x" else
-                                f"{self.L(key + '_seq')}[:T].reshape(T * B, H)")
+                                f"{self.L(key + '_seq')}[:T].transpose(0, 2, 1).reshape(T * B, H)")
                 return g.rows
         name = p.right[r] + "_rows"
-        rows.setdefault(name, f"{self.L(p.right[r] + '_seq')}.reshape(T * B, H)")
+        rows.setdefault(name, f"{self.L(p.right[r] + '_seq')}.transpose(0, 2, 1).reshape(T * B, H)")
         return name
 
     def stacked_gradients(self, eqs, rows):
@@ -158,10 +165,10 @@ class BackwardPass:
                 prms = [prm for k, prm in items if br.start <= k < br.stop]
                 out += [self.comment(*eqs[prm]) for prm in prms]
                 if len(prms) == 1:
-                    out.append(Assign(Sub("grads", f'"{prms[0]}"'), f"delta_rows[{br.start}].T @ {rr}"))
+                    out.append(Assign(Sub("grads", f'"{prms[0]}"'), f"delta_rows[{br.start}] @ {rr}"))
                 else:
                     rows_run = subscript("delta_rows", br, len(p.stored))
-                    out.append(Assign("dW", f"np.matmul({rows_run}.transpose(0, 2, 1), {rr})",
+                    out.append(Assign("dW", f"np.matmul({rows_run}, {rr})",
                                       f"({len(prms)}, H, {'D' if rr == 'x_rows' else 'H'})"))
                     out.append(Assign(tuple(Sub("grads", f'"{q}"') for q in prms), "dW"))
                 done.update(prms)
@@ -171,17 +178,18 @@ class BackwardPass:
         p, d, cell = self.plan, self.d, self.plan.cell
         head = [Assign("grads", "{}")]
         if p.stored:
-            head.append(Assign("delta_rows", f"delta_seq.reshape({len(p.stored)}, T * B, H)"))
+            head.append(Assign("delta_rows", f"delta_seq.transpose(1, 2, 0, 3).reshape({len(p.stored)}, H, T * B)",
+                               "a copy, each δ's columns for every step side by side"))
         rows = {}
         eqs = {g.target.name: (g, e) for g, e in d.gradient_equations() if g.time is None}
         body, done = self.stacked_gradients(eqs, rows)
         if any(kind == "sum" for ts in p.grad_terms.values() for kind, _, _ in ts):
-            body.append(Comment("Σ over every step and row, as a product with ones (a GEMM: faster than .sum)"))
-            body.append(Assign("delta_sums", "np.ones(T * B, dtype) @ delta_rows"))
+            body.append(Comment("Σ over every step and sequence, as a product with ones (faster than .sum)"))
+            body.append(Assign("delta_sums", "delta_rows @ np.ones(T * B, dtype)"))
         for prm, ts in p.grad_terms.items():
             if prm not in done:
                 body.append(self.comment(*eqs[prm]))
-                parts = [f"delta_rows[{p.stored.index(left)}].T @ {self.right_rows(r, rows)}" if kind == "outer"
+                parts = [f"delta_rows[{p.stored.index(left)}] @ {self.right_rows(r, rows)}" if kind == "outer"
                          else f"delta_sums[{p.stored.index(left)}]" for kind, left, r in ts]
                 body.append(Assign(Sub("grads", f'"{prm}"'), " + ".join(parts)))
         for prm in cell.params:
@@ -192,7 +200,7 @@ class BackwardPass:
         for g, e in d.gradient_equations():
             if g.time is not None:
                 body.append(self.comment(g, e, ": what step 1 handed back"))
-        body += [Assign(Sub("grads", f'"{s}0"'), self.L(f"delta_{s}_carried")) for s in cell.states]
+        body += [Assign(Sub("grads", f'"{s}0"'), f"{self.L(f'delta_{s}_carried')}.T") for s in cell.states]
         body.append(Return("{name: grads[name] for name in (*PARAMS, \"x\", " +
                            ", ".join(f'"{s}0"' for s in cell.states) + ")}"))
         return head + [Assign(k, v) for k, v in rows.items()] + body
@@ -205,7 +213,7 @@ class BackwardPass:
             out.append(Comment(f"δx_t = {self.tp.doprint(d.input_error)}, for every t at once"))
         pairs = [(b, sl) for br, sr in self.fused.get("x", ([], []))[0]
                  for b, sl in zip(range(br.start, br.stop), range(sr.start, sr.stop))]
-        parts = [f"delta_rows[{b}] @ {self.L(p.groups['x'].weights[sl])}" for b, sl in pairs]
+        parts = [f"delta_rows[{b}].T @ {self.L(p.groups['x'].weights[sl])}" for b, sl in pairs]
         if not parts and not x_rest:
             return out + [Assign(Sub("grads", '"x"'), "np.zeros((T, B, D), dtype)", "E does not depend on x")]
         # accumulated: no (slots, T·B, D) temporary

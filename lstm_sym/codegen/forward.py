@@ -29,60 +29,64 @@ class ForwardPass:
         body = [Assign(("T", "B", "D", "H", "dtype"),
                        "_check(params, x, {" + ", ".join(f'"{s}0": ({s}0, "BH")' for s in states) + "})"),
                 self.unpack_params()]
-        # stacked weights, transposed once and copied: np.array lays them out in C
-        # order (np.stack would keep the transposed strides, which BLAS handles slower)
+        # stacked weights in one C-ordered block: a run of them, viewed as one
+        # (n·H, ·) matrix, is one GEMM
         for key, g in p.groups.items():
-            shape = f"({len(g.weights)}, {'D' if key == 'x' else 'H'}, H)"
-            body.append(Assign(g.stack, f"np.array([{', '.join(self.L(W) + '.T' for W in g.weights)}])",
-                               f"{shape}: {', '.join(g.weights)}, transposed"))
+            shape = f"({len(g.weights)}, H, {'D' if key == 'x' else 'H'})"
+            body.append(Assign(g.stack, f"np.array([{', '.join(self.L(W) for W in g.weights)}])",
+                               f"{shape}: {', '.join(g.weights)}"))
         block = self.forward_buffers()
         body += self.allocate(block)
-        body += [Assign(Sub(self.L(s + "_seq"), "0"), f"0 if {s}0 is None else {s}0") for s in states]
+        body += [Assign(Sub(self.L(s + "_seq"), "0"), f"0 if {s}0 is None else {s}0.T") for s in states]
         body += self.input_projections()
         for key, g in p.groups.items():
             if key != "x":
-                body.append(Assign(g.proj, f"np.empty(({len(g.weights)}, B, H), dtype)",
+                body.append(Assign(g.proj, f"np.empty(({len(g.weights)}, H, B), dtype)",
                                    f"this step's {', '.join(W + ' ' + self.tp.doprint(g.vec) for W in g.weights)}"))
         step = self.forward_step()       # written first, so that its bindings are known
         body.append(Loop("t", "range(T)", self.bindings() + step))
         cache = ["x"] + [self.L(s + "_seq") for s in states] + [b[0] for b in block if b[0] not in cache_skip(p)]
         self.cache_keys = list(dict.fromkeys(cache))
-        body.append(Assign("cache", Listing("{", [f'"{k}": {k}' for k in self.cache_keys], "}")))
-        body.append(Return(f"{self.L(states[0] + '_seq')}[1:], cache"))
+        seqs = {self.L(s + "_seq") for s in states}
+        # the states as (T + 1, B, H) views, as callers read s_T from the cache
+        items = [f'"{k}": {k}.transpose(0, 2, 1)' if k in seqs else f'"{k}": {k}' for k in self.cache_keys]
+        body.append(Assign("cache", Listing("{", items, "}")))
+        body.append(Return(f"{self.L(states[0] + '_seq')}[1:].transpose(0, 2, 1), cache"))
         return Function("forward", f"params, x, {', '.join(s + '0=None' for s in states)}", doc, body)
 
     def forward_buffers(self):
         """(name, shape, what it holds) of every buffer but the output state's."""
         p, states = self.plan, self.plan.cell.states
-        block = [(self.L(s + "_seq"), "(T + 1, B, H)", f"{s}_t") for s in states[1:]]
+        block = [(self.L(s + "_seq"), "(T + 1, H, B)", f"{s}_t") for s in states[1:]]
         if p.stacked_gates:
-            block.append(("gate_seq", f"({len(p.stacked_gates)}, T, B, H)",
+            block.append(("gate_seq", f"(T, {len(p.stacked_gates)}, H, B)",
                           ", ".join(self.tp.doprint(_gate(g.out)) for g in p.stacked_gates)
                           + (": each starts as its pre-activation" if p.in_place else "")))
         kept = self.kept_complements()
         if kept:
-            block.append(("complement_seq", f"({len(kept)}, T, B, H)",
+            block.append(("complement_seq", f"(T, {len(kept)}, H, B)",
                           ", ".join(self.tp.doprint(OneMinus(_gate(g))) for g in kept)
                           + ": each σ(−net), computed with its gate"))
         for g, k in p.complements.items():
             if k is None:
-                block.append((self.L(("one_minus_seq", g)), "(T, B, H)",
+                block.append((self.L(("one_minus_seq", g)), "(T, H, B)",
                               self.tp.doprint(OneMinus(_gate(g))) + ", as σ(−net)"))
         if not p.in_place and p.gates:
-            block.append(("net_seq", f"({len(p.gates)}, T, B, H)", "the pre-activations"))
+            block.append(("net_seq", f"(T, {len(p.gates)}, H, B)", "the pre-activations"))
         if p.x_extra:
-            block.append((p.groups["x"].proj, f"({len(p.x_extra)}, T, B, H)",
+            block.append((p.groups["x"].proj, f"(T, {len(p.x_extra)}, H, B)",
                           ", ".join(f"{p.groups['x'].weights[k]} x_t" for k in p.x_extra)))
         for name in p.cached_vars:
-            block.append((self.L(name + "_seq"), "(T, B, H)", name + "_t"))
+            block.append((self.L(name + "_seq"), "(T, H, B)", name + "_t"))
         for node, name in p.cached.items():
-            block.append((self.L(name + "_seq"), "(T, B, H)", self.tp.doprint(node)))
+            block.append((self.L(name + "_seq"), "(T, H, B)", self.tp.doprint(node)))
         return block + self.backward_buffers()
 
     def allocate(self, block):
         """The output state on its own (the caller keeps h), the rest in one block."""
         out_seq = self.L(self.plan.cell.states[0] + "_seq")
-        out = [Assign(out_seq, "np.empty((T + 1, B, H), dtype)", f"{out_seq}[t] = {self.plan.cell.states[0]}_t")]
+        out = [Assign(out_seq, "np.empty((T + 1, H, B), dtype)",
+                      f"{out_seq}[t] = {self.plan.cell.states[0]}_t, a column per sequence")]
         if not block:
             return out
         out += [Comment(f"{name}: {note}") for name, _, note in block]
@@ -93,7 +97,8 @@ class ForwardPass:
     def forward_step(self):
         p = self.plan
         self.bound, self.materialized = {}, set()
-        step = [Into("np.matmul", (self.var(g.vec), g.stack), g.proj, note="one GEMM")
+        step = [Into("np.matmul", (f"{g.stack}.reshape(-1, H)", self.var(g.vec)), f"{g.proj}.reshape(-1, B)",
+                     note="one GEMM")
                 for key, g in p.groups.items() if key != "x"]
         for item in p.schedule:
             step += (self.nets() if item[0] == "nets" else
@@ -114,7 +119,7 @@ class ForwardPass:
         if g is None:
             return []
         n = len(g.weights)
-        out = [Assign("x_rows", "x.reshape(T * B, D)")]
+        out = [Assign("x_cols", "x.transpose(0, 2, 1)", "(T, D, B): x_t as columns")]
         dest, size = ("gate_seq", len(p.stacked_gates)) if p.in_place else ("net_seq", len(p.gates))
         stacked = [(k, gate.xslot) for k, gate in enumerate(p.gates)
                    if gate.xslot is not None and not (p.in_place and gate.is_state)]
@@ -123,41 +128,45 @@ class ForwardPass:
             products = ", ".join(g.weights[k] + " x_t" for k in range(xr.start, xr.stop))
             out.append(Comment(f"{nets} start as {products} + their biases, for all t: one GEMM per gate"
                                if len(br) > 1 else f"{nets} starts as {products} + its bias, for all t: one GEMM"))
-            target = subscript(dest, br, size)
+            # the gates' slots are axis 1 of (T, slots, H, B)
+            target = Sub(dest) if len(br) > 1 and br.code(size) is None else Sub(dest, f":, {br.code(size) or 0}")
+            slots = [Sub(dest, f":, {k}") for k in range(br.start, br.stop)]
             if len(br) > 1:
-                out.append(Into("np.matmul", ("x_rows", subscript(g.stack, xr, n)),
-                                f"{target}.reshape({len(br)}, T * B, H)"))
+                out.append(Into("np.matmul", (f"{subscript(g.stack, xr, n)}.reshape(-1, D)", "x_cols"),
+                                f"{target}.reshape(T, -1, B)"))
             else:
-                out.append(Into("np.matmul", ("x_rows", f"{g.stack}[{xr.start}]"), f"{target}.reshape(T * B, H)"))
-            out += self.add_biases(target, [p.folded.get(k, []) for k in range(xr.start, xr.stop)], len(br) > 1)
+                out.append(Into("np.matmul", (f"{g.stack}[{xr.start}]", "x_cols"), target))
+            out += self.add_biases(target, [p.folded.get(k, []) for k in range(xr.start, xr.stop)], slots)
         if p.in_place:
             for gate in p.gates:
                 if gate.is_state and gate.xslot is not None:
                     target = Sub(self.L(gate.out + "_seq"), "1:")
                     out.append(Comment(f"{self.tp.doprint(_gate(gate.net))} starts as "
                                        f"{g.weights[gate.xslot]} x_t + its bias, for all t: one GEMM"))
-                    out.append(Into("np.matmul", ("x_rows", f"{g.stack}[{gate.xslot}]"), f"{target}.reshape(T * B, H)"))
-                    out += self.add_biases(target, [p.folded.get(gate.xslot, [])], False)
+                    out.append(Into("np.matmul", (f"{g.stack}[{gate.xslot}]", "x_cols"), target))
+                    out += self.add_biases(target, [p.folded.get(gate.xslot, [])], [target])
         if p.x_extra:
             xr = runs([(k, k) for k in p.x_extra])[0][0]
             out.append(Comment(f"{', '.join(g.weights[k] + ' x_t' for k in p.x_extra)} for all t: one GEMM each"))
-            shape = f"{len(xr)}, T * B, H" if len(xr) > 1 else "T * B, H"
-            weights = subscript(g.stack, xr, n) if len(xr) > 1 else f"{g.stack}[{xr.start}]"
-            out.append(Into("np.matmul", ("x_rows", weights), f"{g.proj}.reshape({shape})"))
+            weights = f"{subscript(g.stack, xr, n)}.reshape(-1, D)"
+            out.append(Into("np.matmul", (weights, "x_cols"), f"{g.proj}.reshape(T, -1, B)"))
         return out
 
-    def add_biases(self, target, biases, stacked):
-        """target (a Sub) += its biases: one stacked add when each slot has one."""
+    def add_biases(self, target, biases, slots):
+        """target (a Sub) += its biases, slots[k] being slot k of it: one stacked
+        add when each slot has one bias."""
         if not any(biases):
             return []
-        names = lambda bs: " + ".join(self.L(b) for b in bs)
+        # a bias (H,) broadcast over the steps and sequences of a (T, H, B) block
+        names = lambda bs: (f"{self.L(bs[0])}[:, None]" if len(bs) == 1 else
+                            f"({' + '.join(self.L(b) for b in bs)})[:, None]")
         add = lambda value: (Aug(target, "+", value) if target.index is None else
                              Into("np.add", (target, value), target))
-        if not stacked:
+        if len(slots) == 1:
             return [add(names(biases[0]))]
         if all(len(b) == 1 for b in biases):
-            return [add(f"np.stack([{', '.join(self.L(b[0]) for b in biases)}])[:, None, None, :]")]
-        return [Into("np.add", (target.slot(k), names(b)), target.slot(k)) for k, b in enumerate(biases) if b]
+            return [add(f"np.stack([{', '.join(self.L(b[0]) for b in biases)}])[:, :, None]")]
+        return [Into("np.add", (slot, names(b)), slot) for slot, b in zip(slots, biases) if b]
 
     def net_target(self, k):
         """The local holding gate k's pre-activation at step t."""
@@ -177,7 +186,7 @@ class ForwardPass:
                                "the x_t part is there already"))
             else:
                 base, size = ("gate_seq", len(p.stacked_gates)) if p.in_place else ("net_seq", len(p.gates))
-                target = subscript(base, gr, size, ", t")
+                target = subscript(base, gr, size, "t")
                 out.append(Into("np.add", (target, h), target, note="the x_t parts are there already"))
         return out
 
@@ -215,9 +224,9 @@ class ForwardPass:
                                         f"    (with {name}, not as 1 − {name}: that keeps no digits where {name} ≈ 1)"
                                         if j == 0 else ""))
             if len(run) > 1:
-                target = f"gate_seq[{run[0]}:{run[-1] + 1}, t]"
-                source = target if p.in_place else f"net_seq[{run[0]}:{run[-1] + 1}, t]"
-                complement = f"complement_seq[{comp[first.out]}:{comp[final.out] + 1}, t]" if kept else None
+                target = f"gate_seq[t, {run[0]}:{run[-1] + 1}]"
+                source = target if p.in_place else f"net_seq[t, {run[0]}:{run[-1] + 1}]"
+                complement = f"complement_seq[t, {comp[first.out]}:{comp[final.out] + 1}]" if kept else None
                 out.append(self.act_into(first.fn, source, target, complement))
             else:
                 target = self.var(Var(first.out, "state" if first.is_state else "inter", ("H",), 0))

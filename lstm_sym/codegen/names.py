@@ -66,7 +66,7 @@ RESERVED = {
     "np", "t", "T", "B", "D", "H", "x", "dh", "params", "cache", "grads", "dtype",
     "forward", "backward", "init_params", "CELL", "PARAMS", "STATES", "GATES",
     "COMPLEX_SAFE", "DTYPE", "gate_seq", "net_seq", "delta_seq", "delta_rows", "delta_sums",
-    "dx", "dW", "x_rows", "keys", "complement_seq",
+    "dx", "dW", "x_rows", "x_cols", "keys", "complement_seq",
 }
 
 

@@ -24,18 +24,13 @@ class Sub:
     def __str__(self):
         return self.base if self.index is None else f"{self.base}[{self.index}]"
 
-    def slot(self, k):
-        """One slot of a run: base[start + k] for base[start:stop] (or base[k] for base)."""
-        start = int(self.index.split(":")[0]) if self.index else 0
-        return Sub(self.base, str(start + k))
 
-
-def subscript(base, run, size, tail=""):
-    """base[run] (base[run, t] with tail ", t"), or the whole of base."""
+def subscript(base, run, size, step=None):
+    """base[run] (base[t, run] with step "t"), or the whole of base (base[t])."""
     code = run.code(size)
     if code is None:
-        return Sub(base, f":{tail}") if tail else Sub(base)
-    return Sub(base, f"{code}{tail}")
+        return Sub(base, step)
+    return Sub(base, f"{step}, {code}" if step else code)
 
 
 

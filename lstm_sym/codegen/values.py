@@ -53,7 +53,8 @@ def not_analytic(expr):
 
 class NumpyPrinter(Printer):
     """One value as a NumPy expression over the names the generated code holds.
-    Batched rows: W v for every row of v is v @ W.T, and Wᵀ v is v @ W."""
+    Feature-major: a step's vector v is a block (H, B), a column per sequence,
+    so W v is W @ v and Wᵀ v is W.T @ v, as printed."""
     printmethod = "_numpy_code"
 
     def __init__(self, emitter):
@@ -84,7 +85,7 @@ class NumpyPrinter(Printer):
         return self.em.plan.local[("delta", e.name, e.gate)]
 
     def _print_Direct(self, e):
-        return "dh[t]"
+        return "dh[t].T"
 
     def _print_Next(self, e):
         return self.em.plan.local[f"delta_{e.name}_carried"]
@@ -115,7 +116,7 @@ class NumpyPrinter(Printer):
         return f"{int(k) if k.is_Integer else repr(float(k))} * {self.paren(e.a, MUL + 1)}"
 
     def _print_MatVec(self, e):
-        return f"{self.paren(e.v, MUL + 1)} @ {self._print(e.W)}{'' if e.transpose else '.T'}"
+        return f"{self._print(e.W)}{'.T' if e.transpose else ''} @ {self.paren(e.v, MUL + 1)}"
 
     def _print_Act(self, e):
         return self.em.act(e.fn, self._print(e.a))
