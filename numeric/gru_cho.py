@@ -176,10 +176,12 @@ def forward(params, x, h0=None):
     h_seq = np.empty((T + 1, H, B), dtype)    # h_seq[t] = h_t, a column per sequence
     # gate_seq: n_t, r_t, z_t: each starts as its pre-activation
     # complement_seq: 1 − r_t, 1 − z_t: each σ(−net), computed with its gate
+    # factor_seq: (1 − z_t) ⊙ (1 − n_t²), (h_{t−1} − n_t) ⊙ z_t ⊙ (1 − z_t), h_{t−1} ⊙ r_t ⊙ (1 − r_t): the
+    #     deltas' forward factors
     # delta_seq: δ_{n,t}, δ_{r,t}, δ_{z,t}, filled by backward()
     # r_h_prev_seq: r_t ⊙ h_{t−1}, filled by backward()
-    gate_seq, complement_seq, delta_seq, r_h_prev_seq = _buffers(
-        dtype, (T, 3, H, B), (T, 2, H, B), (T, 3, H, B), (T, H, B))
+    gate_seq, complement_seq, factor_seq, delta_seq, r_h_prev_seq = _buffers(
+        dtype, (T, 3, H, B), (T, 2, H, B), (T, 3, H, B), (3, H, T, B), (T, H, B))
     h_seq[0] = 0 if h0 is None else h0.T
     x_cols = x.transpose(0, 2, 1)    # (T, D, B): x_t as columns
     # net_{n,t}, net_{r,t}, net_{z,t} start as W_nx x_t, W_rx x_t, W_zx x_t + their biases, for all t: one
@@ -207,51 +209,54 @@ def forward(params, x, h0=None):
         # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}
         np.multiply(one_minus_z, n, out=h)
         h += z * h_prev
+        # (1 − z_t) ⊙ (1 − n_t²): the forward factor of δ_{n,t}
+        np.multiply(one_minus_z, 1 - n ** 2, out=factor_seq[t, 0])
+        # (h_{t−1} − n_t) ⊙ z_t ⊙ (1 − z_t): the forward factor of δ_{z,t}
+        np.multiply(h_prev - n, z, out=factor_seq[t, 1])
+        factor_seq[t, 1] *= one_minus_z
+        # h_{t−1} ⊙ r_t ⊙ (1 − r_t): the forward factor of δ_{r,t}
+        np.multiply(h_prev, r, out=factor_seq[t, 2])
+        factor_seq[t, 2] *= one_minus_r
     cache = {
         "x": x, "h_seq": h_seq.transpose(0, 2, 1), "gate_seq": gate_seq, "complement_seq": complement_seq,
-        "delta_seq": delta_seq, "r_h_prev_seq": r_h_prev_seq}
+        "factor_seq": factor_seq, "delta_seq": delta_seq, "r_h_prev_seq": r_h_prev_seq}
     return h_seq[1:].transpose(0, 2, 1), cache
 
 
 def backward(params, dh, cache):
     """Gradients of E given dh[t] = ∂E/∂h_t for every step (T, B, H): every parameter,
     "x" (T, B, D) and "h0" (B, H)."""
-    keys = ("x", "h_seq", "gate_seq", "complement_seq", "delta_seq", "r_h_prev_seq")
+    keys = ("x", "h_seq", "gate_seq", "complement_seq", "factor_seq", "delta_seq", "r_h_prev_seq")
     if not isinstance(cache, dict) or any(key not in cache for key in keys):
         raise ValueError("cache is not what forward() returned")
-    x, h_seq, gate_seq, complement_seq, delta_seq, r_h_prev_seq = (cache[key] for key in keys)
+    x, h_seq, gate_seq, complement_seq, factor_seq, delta_seq, r_h_prev_seq = (cache[key] for key in keys)
     h_seq = h_seq.transpose(0, 2, 1)    # (T + 1, B, H) in the cache; (T + 1, H, B) here
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH")})
     W_rh, W_rx, b_r, W_zh, W_zx, b_z, W_nh, W_nx, b_n = (params[name] for name in PARAMS)
     W_h_stack = np.array([W_rh, W_zh])    # (2, H, H)
     delta_h_carried = np.zeros((H, B), dtype)    # what step t+1 hands back to h_t; after step T: nothing
+    dh_cols = np.ascontiguousarray(dh.transpose(0, 2, 1))    # (T, H, B): δh as columns
     for t in reversed(range(T)):
         n, r, z = gate_seq[t]
-        delta_n, delta_r, delta_z = delta_seq[t]
-        one_minus_r, one_minus_z = complement_seq[t]
-        h_prev, r_h_prev = h_seq[t], r_h_prev_seq[t]
+        delta_n, delta_r, delta_z = delta_seq[:, :, t]
+        delta_n_factor, delta_z_factor, delta_r_factor = factor_seq[t]
+        r_h_prev, h_prev = r_h_prev_seq[t], h_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
-        delta_h = dh[t].T + delta_h_carried
+        delta_h = dh_cols[t] + delta_h_carried
         # δ_{n,t} = δh_t ⊙ (1 − z_t) ⊙ (1 − n_t²)
-        np.multiply(delta_h, one_minus_z, out=delta_n)
-        delta_n *= 1 - n ** 2
+        np.multiply(delta_h, delta_n_factor, out=delta_n)
         # δ_{z,t} = δh_t ⊙ (h_{t−1} − n_t) ⊙ z_t ⊙ (1 − z_t)
-        np.multiply(delta_h, h_prev - n, out=delta_z)
-        delta_z *= z
-        delta_z *= one_minus_z
+        np.multiply(delta_h, delta_z_factor, out=delta_z)
         # δ_{r,t} = (W_nhᵀ δ_{n,t}) ⊙ h_{t−1} ⊙ r_t ⊙ (1 − r_t)
-        np.multiply(W_nh.T @ delta_n, h_prev, out=delta_r)
-        delta_r *= r
-        delta_r *= one_minus_r
+        np.multiply(W_nh.T @ delta_n, delta_r_factor, out=delta_r)
         # r_t ⊙ h_{t−1}, kept for the weight gradients
         np.multiply(r, h_prev, out=r_h_prev)
         # (δh carried to step t−1) = W_rhᵀ δ_{r,t} + W_zhᵀ δ_{z,t} + (W_nhᵀ δ_{n,t}) ⊙ r_t + δh_t ⊙ z_t
-        np.matmul(W_h_stack.reshape(-1, H).T, delta_seq[t, 1:3].reshape(-1, B), out=delta_h_carried)
+        np.matmul(W_h_stack.reshape(-1, H).T, delta_seq[1:3, :, t].reshape(-1, B), out=delta_h_carried)
         delta_h_carried += (W_nh.T @ delta_n) * r
         delta_h_carried += delta_h * z
     grads = {}
-    # a copy, each δ's columns for every step side by side
-    delta_rows = delta_seq.transpose(1, 2, 0, 3).reshape(3, H, T * B)
+    delta_rows = delta_seq.reshape(3, H, T * B)
     h_rows = h_seq[:T].transpose(0, 2, 1).reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     r_h_prev_rows = r_h_prev_seq.transpose(0, 2, 1).reshape(T * B, H)

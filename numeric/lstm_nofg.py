@@ -181,9 +181,11 @@ def forward(params, x, h0=None, c0=None):
     # gate_seq: i_t, o_t, c̃_t: each starts as its pre-activation
     # complement_seq: 1 − i_t, 1 − o_t: each σ(−net), computed with its gate
     # tanh_c_seq: tanh(c_t)
+    # factor_seq: tanh(c_t) ⊙ o_t ⊙ (1 − o_t), o_t ⊙ (1 − tanh²(c_t)), i_t ⊙ (1 − c̃_t²), c̃_t ⊙ i_t ⊙ (1 −
+    #     i_t): the deltas' forward factors
     # delta_seq: δ_{i,t}, δ_{o,t}, δ_{c̃,t}, filled by backward()
-    c_seq, gate_seq, complement_seq, tanh_c_seq, delta_seq = _buffers(
-        dtype, (T + 1, H, B), (T, 3, H, B), (T, 2, H, B), (T, H, B), (T, 3, H, B))
+    c_seq, gate_seq, complement_seq, tanh_c_seq, factor_seq, delta_seq = _buffers(
+        dtype, (T + 1, H, B), (T, 3, H, B), (T, 2, H, B), (T, H, B), (T, 4, H, B), (3, H, T, B))
     h_seq[0] = 0 if h0 is None else h0.T
     c_seq[0] = 0 if c0 is None else c0.T
     x_cols = x.transpose(0, 2, 1)    # (T, D, B): x_t as columns
@@ -194,6 +196,7 @@ def forward(params, x, h0=None, c0=None):
     h_proj = np.empty((3, H, B), dtype)    # this step's W_ih h_{t−1}, W_oh h_{t−1}, W_ch h_{t−1}
     for t in range(T):
         i, o, c_tilde = gate_seq[t]
+        one_minus_i, one_minus_o = complement_seq[t]
         h_prev, c, c_prev = h_seq[t], c_seq[t + 1], c_seq[t]
         tanh_c, h = tanh_c_seq[t], h_seq[t + 1]
         np.matmul(W_h_stack.reshape(-1, H), h_prev, out=h_proj.reshape(-1, B))    # one GEMM
@@ -214,19 +217,30 @@ def forward(params, x, h0=None, c0=None):
         np.tanh(c, out=tanh_c)
         # h_t = o_t ⊙ tanh(c_t)
         np.multiply(o, tanh_c, out=h)
+        # tanh(c_t) ⊙ o_t ⊙ (1 − o_t): the forward factor of δ_{o,t}
+        np.multiply(tanh_c, o, out=factor_seq[t, 0])
+        factor_seq[t, 0] *= one_minus_o
+        # o_t ⊙ (1 − tanh²(c_t)): the forward factor of δc_t
+        np.multiply(o, 1 - tanh_c ** 2, out=factor_seq[t, 1])
+        # i_t ⊙ (1 − c̃_t²): the forward factor of δ_{c̃,t}
+        np.multiply(i, 1 - c_tilde ** 2, out=factor_seq[t, 2])
+        # c̃_t ⊙ i_t ⊙ (1 − i_t): the forward factor of δ_{i,t}
+        np.multiply(c_tilde, i, out=factor_seq[t, 3])
+        factor_seq[t, 3] *= one_minus_i
     cache = {
         "x": x, "h_seq": h_seq.transpose(0, 2, 1), "c_seq": c_seq.transpose(0, 2, 1), "gate_seq": gate_seq,
-        "complement_seq": complement_seq, "tanh_c_seq": tanh_c_seq, "delta_seq": delta_seq}
+        "complement_seq": complement_seq, "tanh_c_seq": tanh_c_seq, "factor_seq": factor_seq,
+        "delta_seq": delta_seq}
     return h_seq[1:].transpose(0, 2, 1), cache
 
 
 def backward(params, dh, cache, dcT=None):
     """Gradients of E given dh[t] = ∂E/∂h_t for every step (T, B, H): every parameter,
     "x" (T, B, D) and "h0", "c0" (B, H).  dcT: ∂E/∂c_T given from outside (zero when omitted)."""
-    keys = ("x", "h_seq", "c_seq", "gate_seq", "complement_seq", "tanh_c_seq", "delta_seq")
+    keys = ("x", "h_seq", "c_seq", "gate_seq", "complement_seq", "tanh_c_seq", "factor_seq", "delta_seq")
     if not isinstance(cache, dict) or any(key not in cache for key in keys):
         raise ValueError("cache is not what forward() returned")
-    x, h_seq, c_seq, gate_seq, complement_seq, tanh_c_seq, delta_seq = (cache[key] for key in keys)
+    x, h_seq, c_seq, gate_seq, complement_seq, tanh_c_seq, factor_seq, delta_seq = (cache[key] for key in keys)
     # (T + 1, B, H) in the cache; (T + 1, H, B) here
     h_seq, c_seq = h_seq.transpose(0, 2, 1), c_seq.transpose(0, 2, 1)
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH"), "dcT": (dcT, "BH")})
@@ -235,33 +249,26 @@ def backward(params, dh, cache, dcT=None):
     delta_h_carried = np.zeros((H, B), dtype)    # what step t+1 hands back to h_t; after step T: nothing
     # what step t+1 hands back to c_t; after step T: dcT
     delta_c_carried = np.zeros((H, B), dtype) if dcT is None else dcT.T.astype(dtype)
+    dh_cols = np.ascontiguousarray(dh.transpose(0, 2, 1))    # (T, H, B): δh as columns
     for t in reversed(range(T)):
-        i, o, c_tilde = gate_seq[t]
-        delta_i, delta_o, delta_c_tilde = delta_seq[t]
-        one_minus_i, one_minus_o = complement_seq[t]
-        tanh_c = tanh_c_seq[t]
+        delta_i, delta_o, delta_c_tilde = delta_seq[:, :, t]
+        delta_o_factor, delta_c_factor, delta_c_tilde_factor, delta_i_factor = factor_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
-        delta_h = dh[t].T + delta_h_carried
+        delta_h = dh_cols[t] + delta_h_carried
         # δ_{o,t} = δh_t ⊙ tanh(c_t) ⊙ o_t ⊙ (1 − o_t)
-        np.multiply(delta_h, tanh_c, out=delta_o)
-        delta_o *= o
-        delta_o *= one_minus_o
+        np.multiply(delta_h, delta_o_factor, out=delta_o)
         # δc_t = δh_t ⊙ o_t ⊙ (1 − tanh²(c_t)) + (δc carried from step t+1)
-        delta_c = delta_h * o * (1 - tanh_c ** 2) + delta_c_carried
+        delta_c = delta_h * delta_c_factor + delta_c_carried
         # δ_{c̃,t} = δc_t ⊙ i_t ⊙ (1 − c̃_t²)
-        np.multiply(delta_c, i, out=delta_c_tilde)
-        delta_c_tilde *= 1 - c_tilde ** 2
+        np.multiply(delta_c, delta_c_tilde_factor, out=delta_c_tilde)
         # δ_{i,t} = δc_t ⊙ c̃_t ⊙ i_t ⊙ (1 − i_t)
-        np.multiply(delta_c, c_tilde, out=delta_i)
-        delta_i *= i
-        delta_i *= one_minus_i
+        np.multiply(delta_c, delta_i_factor, out=delta_i)
         # (δh carried to step t−1) = W_ihᵀ δ_{i,t} + W_chᵀ δ_{c̃,t} + W_ohᵀ δ_{o,t}
-        np.matmul(W_h_stack.reshape(-1, H).T, delta_seq[t].reshape(-1, B), out=delta_h_carried)
+        np.matmul(W_h_stack.reshape(-1, H).T, delta_seq[:, :, t].reshape(-1, B), out=delta_h_carried)
         # (δc carried to step t−1) = δc_t
         delta_c_carried = delta_c
     grads = {}
-    # a copy, each δ's columns for every step side by side
-    delta_rows = delta_seq.transpose(1, 2, 0, 3).reshape(3, H, T * B)
+    delta_rows = delta_seq.reshape(3, H, T * B)
     h_rows = h_seq[:T].transpose(0, 2, 1).reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     # ∂E/∂W_ih = Σ_{t=1}^{T} δ_{i,t} h_{t−1}ᵀ

@@ -168,10 +168,11 @@ def forward(params, x, h0=None):
     h_seq = np.empty((T + 1, H, B), dtype)    # h_seq[t] = h_t, a column per sequence
     # gate_seq: n_t, f_t: each starts as its pre-activation
     # complement_seq: 1 − f_t: each σ(−net), computed with its gate
+    # factor_seq: f_t ⊙ (1 − n_t²), f_t ⊙ (1 − f_t): the deltas' forward factors
     # delta_seq: δ_{n,t}, δ_{f,t}, filled by backward()
     # f_h_prev_seq: f_t ⊙ h_{t−1}, filled by backward()
-    gate_seq, complement_seq, delta_seq, f_h_prev_seq = _buffers(
-        dtype, (T, 2, H, B), (T, 1, H, B), (T, 2, H, B), (T, H, B))
+    gate_seq, complement_seq, factor_seq, delta_seq, f_h_prev_seq = _buffers(
+        dtype, (T, 2, H, B), (T, 1, H, B), (T, 2, H, B), (2, H, T, B), (T, H, B))
     h_seq[0] = 0 if h0 is None else h0.T
     x_cols = x.transpose(0, 2, 1)    # (T, D, B): x_t as columns
     # net_{n,t}, net_{f,t} start as W_nx x_t, W_fx x_t + their biases, for all t: one GEMM per gate
@@ -195,36 +196,40 @@ def forward(params, x, h0=None):
         # h_t = (1 − f_t) ⊙ h_{t−1} + f_t ⊙ n_t
         np.multiply(one_minus_f, h_prev, out=h)
         h += f * n
+        # f_t ⊙ (1 − n_t²): the forward factor of δ_{n,t}
+        np.multiply(f, 1 - n ** 2, out=factor_seq[t, 0])
+        # f_t ⊙ (1 − f_t): the forward factor of δ_{f,t}
+        np.multiply(f, one_minus_f, out=factor_seq[t, 1])
     cache = {
         "x": x, "h_seq": h_seq.transpose(0, 2, 1), "gate_seq": gate_seq, "complement_seq": complement_seq,
-        "delta_seq": delta_seq, "f_h_prev_seq": f_h_prev_seq}
+        "factor_seq": factor_seq, "delta_seq": delta_seq, "f_h_prev_seq": f_h_prev_seq}
     return h_seq[1:].transpose(0, 2, 1), cache
 
 
 def backward(params, dh, cache):
     """Gradients of E given dh[t] = ∂E/∂h_t for every step (T, B, H): every parameter,
     "x" (T, B, D) and "h0" (B, H)."""
-    keys = ("x", "h_seq", "gate_seq", "complement_seq", "delta_seq", "f_h_prev_seq")
+    keys = ("x", "h_seq", "gate_seq", "complement_seq", "factor_seq", "delta_seq", "f_h_prev_seq")
     if not isinstance(cache, dict) or any(key not in cache for key in keys):
         raise ValueError("cache is not what forward() returned")
-    x, h_seq, gate_seq, complement_seq, delta_seq, f_h_prev_seq = (cache[key] for key in keys)
+    x, h_seq, gate_seq, complement_seq, factor_seq, delta_seq, f_h_prev_seq = (cache[key] for key in keys)
     h_seq = h_seq.transpose(0, 2, 1)    # (T + 1, B, H) in the cache; (T + 1, H, B) here
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH")})
     W_fh, W_fx, b_f, W_nh, W_nx, b_n = (params[name] for name in PARAMS)
     delta_h_carried = np.zeros((H, B), dtype)    # what step t+1 hands back to h_t; after step T: nothing
+    dh_cols = np.ascontiguousarray(dh.transpose(0, 2, 1))    # (T, H, B): δh as columns
     for t in reversed(range(T)):
         n, f = gate_seq[t]
-        delta_n, delta_f = delta_seq[t]
+        delta_n, delta_f = delta_seq[:, :, t]
+        delta_n_factor, delta_f_factor = factor_seq[t]
         one_minus_f, = complement_seq[t]
         h_prev, f_h_prev = h_seq[t], f_h_prev_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
-        delta_h = dh[t].T + delta_h_carried
+        delta_h = dh_cols[t] + delta_h_carried
         # δ_{n,t} = δh_t ⊙ f_t ⊙ (1 − n_t²)
-        np.multiply(delta_h, f, out=delta_n)
-        delta_n *= 1 - n ** 2
+        np.multiply(delta_h, delta_n_factor, out=delta_n)
         # δ_{f,t} = ((W_nhᵀ δ_{n,t}) ⊙ h_{t−1} + δh_t ⊙ n_t − δh_t ⊙ h_{t−1}) ⊙ f_t ⊙ (1 − f_t)
-        np.multiply((W_nh.T @ delta_n) * h_prev + delta_h * n - delta_h * h_prev, f, out=delta_f)
-        delta_f *= one_minus_f
+        np.multiply((W_nh.T @ delta_n) * h_prev + delta_h * n - delta_h * h_prev, delta_f_factor, out=delta_f)
         # f_t ⊙ h_{t−1}, kept for the weight gradients
         np.multiply(f, h_prev, out=f_h_prev)
         # (δh carried to step t−1) = W_fhᵀ δ_{f,t} + (W_nhᵀ δ_{n,t}) ⊙ f_t + δh_t ⊙ (1 − f_t)
@@ -232,8 +237,7 @@ def backward(params, dh, cache):
         delta_h_carried += (W_nh.T @ delta_n) * f
         delta_h_carried += delta_h * one_minus_f
     grads = {}
-    # a copy, each δ's columns for every step side by side
-    delta_rows = delta_seq.transpose(1, 2, 0, 3).reshape(2, H, T * B)
+    delta_rows = delta_seq.reshape(2, H, T * B)
     h_rows = h_seq[:T].transpose(0, 2, 1).reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     f_h_prev_rows = f_h_prev_seq.transpose(0, 2, 1).reshape(T * B, H)

@@ -134,8 +134,9 @@ def forward(params, x, h0=None):
     W_x_stack = np.array([U])    # (1, H, D): U
     W_h_stack = np.array([W])    # (1, H, H): W
     h_seq = np.empty((T + 1, H, B), dtype)    # h_seq[t] = h_t, a column per sequence
+    # factor_seq: 1 − h_t²: the deltas' forward factors
     # delta_seq: δnet_t, filled by backward()
-    delta_seq = np.empty((T, 1, H, B), dtype)
+    factor_seq, delta_seq = _buffers(dtype, (T, 1, H, B), (1, H, T, B))
     h_seq[0] = 0 if h0 is None else h0.T
     x_cols = x.transpose(0, 2, 1)    # (T, D, B): x_t as columns
     # net_t starts as U x_t + its bias, for all t: one GEMM
@@ -149,33 +150,35 @@ def forward(params, x, h0=None):
         h += h_proj[0]    # the x_t part is there already
         # h_t = tanh(net_t)    (in place)
         np.tanh(h, out=h)
-    cache = {"x": x, "h_seq": h_seq.transpose(0, 2, 1), "delta_seq": delta_seq}
+        # 1 − h_t²: the forward factor of δnet_t
+        np.subtract(1, h ** 2, out=factor_seq[t, 0])
+    cache = {"x": x, "h_seq": h_seq.transpose(0, 2, 1), "factor_seq": factor_seq, "delta_seq": delta_seq}
     return h_seq[1:].transpose(0, 2, 1), cache
 
 
 def backward(params, dh, cache):
     """Gradients of E given dh[t] = ∂E/∂h_t for every step (T, B, H): every parameter,
     "x" (T, B, D) and "h0" (B, H)."""
-    keys = ("x", "h_seq", "delta_seq")
+    keys = ("x", "h_seq", "factor_seq", "delta_seq")
     if not isinstance(cache, dict) or any(key not in cache for key in keys):
         raise ValueError("cache is not what forward() returned")
-    x, h_seq, delta_seq = (cache[key] for key in keys)
+    x, h_seq, factor_seq, delta_seq = (cache[key] for key in keys)
     h_seq = h_seq.transpose(0, 2, 1)    # (T + 1, B, H) in the cache; (T + 1, H, B) here
     T, B, D, H, dtype = _check(params, x, {"dh": (dh, "TBH")})
     W, U, b = (params[name] for name in PARAMS)
     delta_h_carried = np.zeros((H, B), dtype)    # what step t+1 hands back to h_t; after step T: nothing
+    dh_cols = np.ascontiguousarray(dh.transpose(0, 2, 1))    # (T, H, B): δh as columns
     for t in reversed(range(T)):
-        delta_net, = delta_seq[t]
-        h = h_seq[t + 1]
+        delta_net, = delta_seq[:, :, t]
+        delta_net_factor, = factor_seq[t]
         # δh_t = ∂ℓ_t/∂h_t + (δh carried from step t+1)
-        delta_h = dh[t].T + delta_h_carried
+        delta_h = dh_cols[t] + delta_h_carried
         # δnet_t = δh_t ⊙ (1 − h_t²)
-        np.multiply(delta_h, 1 - h ** 2, out=delta_net)
+        np.multiply(delta_h, delta_net_factor, out=delta_net)
         # (δh carried to step t−1) = Wᵀ δnet_t
         np.matmul(W.T, delta_net, out=delta_h_carried)
     grads = {}
-    # a copy, each δ's columns for every step side by side
-    delta_rows = delta_seq.transpose(1, 2, 0, 3).reshape(1, H, T * B)
+    delta_rows = delta_seq.reshape(1, H, T * B)
     h_rows = h_seq[:T].transpose(0, 2, 1).reshape(T * B, H)
     x_rows = x.reshape(T * B, D)
     # ∂E/∂W = Σ_{t=1}^{T} δnet_t h_{t−1}ᵀ

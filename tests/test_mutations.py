@@ -12,17 +12,18 @@ from lstm_sym.verify.numeric import check_numeric, make_problem
 # (kind of bug, text in the generated LSTM kernel, what it becomes)
 MUTATIONS = [
     ("cell-state carry dropped",
-     "delta_c = delta_h * o * (1 - tanh_c ** 2) + delta_c_carried",
-     "delta_c = delta_h * o * (1 - tanh_c ** 2)"),
+     "delta_c = delta_h * delta_c_factor + delta_c_carried",
+     "delta_c = delta_h * delta_c_factor"),
     ("input weights from the last step only",
      "dW = np.matmul(delta_rows, x_rows)",
-     "dW = np.matmul(delta_seq[T - 1], x[T - 1])"),
+     "dW = np.matmul(delta_seq[:, :, T - 1], x[T - 1])"),
     ("transposed weight",
-     "W_h_stack = np.array([W_fh, W_ih, W_oh, W_ch])",
-     "W_h_stack = np.array([W_fh, W_ih.T, W_oh, W_ch])"),
+     "W_h_stack = np.array([W_fh, W_ih, W_oh, W_ch])    # (4, H, H)\n",
+     "W_h_stack = np.array([W_fh, W_ih.T, W_oh, W_ch])    # (4, H, H)\n"),
+    # the deltas' forward factors are computed in forward(), for backward() alone
     ("σ′ where tanh′ belongs",
-     "delta_c_tilde *= 1 - c_tilde ** 2",
-     "delta_c_tilde *= c_tilde * (1 - c_tilde)"),
+     "np.multiply(i, 1 - c_tilde ** 2, out=factor_seq[t, 2])",
+     "np.multiply(i, c_tilde * (1 - c_tilde), out=factor_seq[t, 2])"),
     ("h_t for h_{t−1}",
      "h_rows = h_seq[:T].transpose",
      "h_rows = h_seq[1:].transpose"),
@@ -30,15 +31,15 @@ MUTATIONS = [
      'grads["b_f"] = delta_sums[0]',
      'grads["b_f"] = delta_sums[1]'),
     ("sign flip",
-     "delta_f *= one_minus_f",
-     "delta_f *= -one_minus_f"),
+     "factor_seq[t, 4] *= one_minus_f",
+     "factor_seq[t, 4] *= -one_minus_f"),
     ("one time step skipped",
-     "        delta_f, delta_i, delta_o, delta_c_tilde = delta_seq[t]\n",
-     "        if t == 1:\n            delta_seq[t] = 0\n            continue\n"
-     "        delta_f, delta_i, delta_o, delta_c_tilde = delta_seq[t]\n"),
+     "        delta_f, delta_i, delta_o, delta_c_tilde = delta_seq[:, :, t]\n",
+     "        if t == 1:\n            delta_seq[:, :, t] = 0\n            continue\n"
+     "        delta_f, delta_i, delta_o, delta_c_tilde = delta_seq[:, :, t]\n"),
     ("tanh′(c_t) dropped from the path through h",
-     "delta_h * o * (1 - tanh_c ** 2)",
-     "delta_h * o"),
+     "np.multiply(o, 1 - tanh_c ** 2, out=factor_seq[t, 1])",
+     "np.multiply(o, 1, out=factor_seq[t, 1])"),
     ("input error through the wrong gate's weights",
      "dx += delta_rows[1].T @ W_ix",
      "dx += delta_rows[1].T @ W_fx"),
@@ -46,10 +47,11 @@ MUTATIONS = [
 
 
 def mutant(source, old, new):
-    head, sep, body = source.partition("def backward(")
-    assert sep and body.count(old) >= 1, f"the generated kernel changed: {old!r} not found"
+    """The kernel with its one line `old` (in backward(), or a delta's factor in
+    forward()) replaced by `new`."""
+    assert source.count(old) == 1, f"the generated kernel changed: {old!r} not found once"
     module = types.ModuleType("mutant")
-    exec(compile(head + sep + body.replace(old, new, 1), "<mutant>", "exec"), module.__dict__)
+    exec(compile(source.replace(old, new), "<mutant>", "exec"), module.__dict__)
     return module
 
 
@@ -62,7 +64,7 @@ def test_injected_bug_is_caught(kind, old, new):
 
 
 def test_the_unmutated_kernel_passes_the_same_check():
-    module = mutant(emit("lstm"), "delta_f *= one_minus_f", "delta_f *= one_minus_f")
+    module = mutant(emit("lstm"), "factor_seq[t, 4] *= one_minus_f", "factor_seq[t, 4] *= one_minus_f")
     rows = check_numeric(module, make_problem(module, 3, 4, 5, 2), ["central", "directional"])
     assert all(r.ok for r in rows)
 

@@ -160,9 +160,11 @@ def test_generated_lstm_computes_the_complement_with_the_gates():
     source = emit("lstm")
     assert "sigmoid(gate_seq[t, 0:3], out=gate_seq[t, 0:3], complement=complement_seq[t, 0:3])" in source
     assert "# 1 − f_t = σ(−net_{f,t})" in source
-    assert "delta_f *= one_minus_f" in source and "delta_o *= one_minus_o" in source
+    # the complements enter the deltas through their forward factors, computed with them
+    assert "factor_seq[t, 4] *= one_minus_f" in source and "factor_seq[t, 0] *= one_minus_o" in source
+    assert "np.multiply(delta_c, delta_f_factor, out=delta_f)" in source
     gru = emit("gru")
-    assert "np.multiply(one_minus_z, n, out=h)" in gru and "np.multiply(delta_h, one_minus_z, out=delta_n)" in gru
+    assert "np.multiply(one_minus_z, n, out=h)" in gru and "np.multiply(one_minus_z, 1 - n ** 2, out=factor_seq[t, 0])" in gru
 
 
 # --- gradients at saturated gates, against mpmath ---------------------------------------

@@ -36,6 +36,7 @@ class BackwardPass:
                 init = f"np.zeros((H, B), dtype) if d{s}T is None else d{s}T.T.astype(dtype)"
             body.append(Assign(self.L(f"delta_{s}_carried"), init, f"what step t+1 hands back to {s}_t; after step T: "
                                + ("nothing" if s == states[0] else f"d{s}T")))
+        body.append(Assign("dh_cols", "np.ascontiguousarray(dh.transpose(0, 2, 1))", "(T, H, B): δh as columns"))
         x_rest = self.fused.get("x", ([], terms(d.input_error)))[1]
         if x_rest:
             body.append(Assign("dx", "np.zeros((T, B, D), dtype)"))
@@ -71,7 +72,9 @@ class BackwardPass:
         p = self.plan
         block = []
         if p.stored:
-            block.append(("delta_seq", f"(T, {len(p.stored)}, H, B)",
+            # time inside: each δ's columns for every step side by side, as the
+            # weight gradients' GEMMs read them
+            block.append(("delta_seq", f"({len(p.stored)}, H, T, B)",
                           ", ".join(self.tp.doprint(e) for e in p.stored) + ", filled by backward()"))
         for r, name in p.right.items():
             block.append((self.L(name + "_seq"), "(T, H, B)", self.tp.doprint(r) + ", filled by backward()"))
@@ -85,17 +88,17 @@ class BackwardPass:
         p, d = self.plan, self.d
         out = []
         stored_index = {e: k for k, e in enumerate(p.stored)}
-        for dd, e in d.delta_defs:
+        for (dd, e), (_, grouped) in zip(d.delta_defs, p.delta_exprs):
             name = self.L(("delta", dd.name, dd.gate))
             out.append(self.comment(dd, e))
             if dd in stored_index:
-                self.bind(name, f"delta_seq[t, {stored_index[dd]}]")
-                out += self.assign(name, self.lower(e))
+                self.bind(name, f"delta_seq[{stored_index[dd]}, :, t]")
+                out += self.assign(name, self.lower(grouped))
             else:
-                out.append(Assign(name, self.code(self.lower(e))))
+                out.append(Assign(name, self.code(self.lower(grouped))))
         for k, e in enumerate(p.stored):
             if not isinstance(e, Delta):
-                name = self.bind(p.stored_names[k], f"delta_seq[t, {k}]")
+                name = self.bind(p.stored_names[k], f"delta_seq[{k}, :, t]")
                 out.append(Comment(f"{self.tp.doprint(e)}, kept for the weight gradients"))
                 out += self.assign(name, self.lower(e))
         for r, name in p.right.items():
@@ -136,7 +139,8 @@ class BackwardPass:
         by side in its inner dimension."""
         if len(br) == 1:
             return f"{self.L(g.weights[sr.start])}.T", self.plan.stored_names[br.start]
-        deltas = subscript("delta_seq", br, len(self.plan.stored), "t")
+        code = br.code(len(self.plan.stored))
+        deltas = f"delta_seq[{code or ':'}, :, t]"
         return f"{subscript(g.stack, sr, len(g.weights))}.reshape(-1, H).T", f"{deltas}.reshape(-1, B)"
 
     def right_rows(self, r, rows):
@@ -178,8 +182,7 @@ class BackwardPass:
         p, d, cell = self.plan, self.d, self.plan.cell
         head = [Assign("grads", "{}")]
         if p.stored:
-            head.append(Assign("delta_rows", f"delta_seq.transpose(1, 2, 0, 3).reshape({len(p.stored)}, H, T * B)",
-                               "a copy, each δ's columns for every step side by side"))
+            head.append(Assign("delta_rows", f"delta_seq.reshape({len(p.stored)}, H, T * B)"))
         rows = {}
         eqs = {g.target.name: (g, e) for g, e in d.gradient_equations() if g.time is None}
         body, done = self.stacked_gradients(eqs, rows)

@@ -144,10 +144,16 @@ class Emitter(ForwardPass, BackwardPass):
                    if self.mode == "backward" or n in self.materialized}
         if self.mode == "backward":
             mapping.update({n: Ref(f"{p.groups['x'].proj}[t, {k}]") for n, k in p.x_read_back.items()})
+            mapping.update({n: Ref(name) for n, name in p.factors.items()})
         e = substitute(e, mapping)
+        held = {m.code for m in nodes(e) if isinstance(m, Ref)}
         for n, name in p.cached.items():
-            if n in mapping and any(isinstance(m, Ref) and m.code == name for m in nodes(e)):
+            if n in mapping and name in held:
                 self.bind(name, f"{self.L(name + '_seq')}[t]")
+        if self.mode == "backward":
+            for k, name in enumerate(p.factors.values()):
+                if name in held:
+                    self.bind(name, f"factor_seq[t, {k}]")
         e = transform(e, self.complement)
 
         def project(n):
@@ -168,10 +174,11 @@ class Emitter(ForwardPass, BackwardPass):
         stacked = {"gate_seq": [self.L(g.out) for g in self.plan.stacked_gates],
                    "net_seq": [self.L(g.net) for g in self.plan.gates],
                    "delta_seq": list(self.plan.stored_names),
+                   "factor_seq": list(self.plan.factors.values()),
                    "complement_seq": [self.L(("one_minus", g)) for g in self.kept_complements()]}
         for base, names in stacked.items():
             if any(code.startswith(base + "[") for code in self.bound.values()):
-                out.append(Assign(tuple(names), Sub(base, "t")))
+                out.append(Assign(tuple(names), Sub(base, ":, :, t" if base == "delta_seq" else "t")))
         rest = [(n, c) for n, c in self.bound.items() if not c.startswith(tuple(b + "[" for b in stacked))]
         for k in range(0, len(rest), 3):
             chunk = rest[k:k + 3]

@@ -80,6 +80,9 @@ class ForwardPass:
             block.append((self.L(name + "_seq"), "(T, H, B)", name + "_t"))
         for node, name in p.cached.items():
             block.append((self.L(name + "_seq"), "(T, H, B)", self.tp.doprint(node)))
+        if p.factors:
+            block.append(("factor_seq", f"(T, {len(p.factors)}, H, B)",
+                          ", ".join(self.tp.doprint(f) for f in p.factors) + ": the deltas' forward factors"))
         return block + self.backward_buffers()
 
     def allocate(self, block):
@@ -103,10 +106,20 @@ class ForwardPass:
         for item in p.schedule:
             step += (self.nets() if item[0] == "nets" else
                      self.activations(item[1]) if item[0] == "acts" else self.equation(item[1]))
+        step += self.factor_statements()
         missing = [n for n in p.cached if n not in self.materialized]
         if missing:
             raise ValueError(f"codegen: {self.tp.doprint(missing[0])} is read back but never computed")
         return step
+
+    def factor_statements(self):
+        """The deltas' forward factors of step t, computed while its values are at hand."""
+        out = []
+        for k, (factor, name) in enumerate(self.plan.factors.items()):
+            dd = next(dd for dd, e in self.plan.delta_exprs if factor in nodes(e))
+            out.append(Comment(f"{self.tp.doprint(factor)}: the forward factor of {self.tp.doprint(dd)}"))
+            out += self.assign(f"factor_seq[t, {k}]", self.lower(factor))
+        return out
 
     def unpack_params(self):
         names = tuple(self.L(n) for n in self.plan.cell.params)

@@ -66,7 +66,7 @@ RESERVED = {
     "np", "t", "T", "B", "D", "H", "x", "dh", "params", "cache", "grads", "dtype",
     "forward", "backward", "init_params", "CELL", "PARAMS", "STATES", "GATES",
     "COMPLEX_SAFE", "DTYPE", "gate_seq", "net_seq", "delta_seq", "delta_rows", "delta_sums",
-    "dx", "dW", "x_rows", "x_cols", "keys", "complement_seq",
+    "dx", "dW", "x_rows", "x_cols", "keys", "complement_seq", "factor_seq", "dh_cols",
 }
 
 
@@ -117,6 +117,12 @@ def name_locals(plan):
         # a gate whose output is itself a state has δ_{h,t} (of net_h) beside δh_t
         pre = next((g.net for g in plan.gates if g.out == dd.name), dd.name) if dd.gate and dd.name in both else dd.name
         local[("delta", dd.name, dd.gate)] = names.take("delta_" + pre)
+    owners = {}
+    for factor in plan.factors:
+        dd = next(dd for dd, e in plan.delta_exprs if factor in nodes(e))
+        owners[dd] = owners.get(dd, 0) + 1
+        base = local[("delta", dd.name, dd.gate)]
+        plan.factors[factor] = names.take(f"{base}_factor" + (str(owners[dd]) if owners[dd] > 1 else ""))
     plan.stored_names = [local[("delta", e.name, e.gate)] if isinstance(e, Delta) and
                          ("delta", e.name, e.gate) in local else names.take(expr_name(e)) for e in plan.stored]
     for r in plan.right:

@@ -26,7 +26,7 @@ import builtins
 from dataclasses import dataclass, field
 
 from .. import activations
-from ..ir import Act, Add, Delta, MatVec, OneMinus, Outer, TimeSum, Var, leaves
+from ..ir import Act, Add, Delta, Had, MatVec, Neg, OneMinus, Outer, TimeSum, Var, leaves, transform
 from .names import RESERVED, Names, helper_names, name_locals, nodes
 
 
@@ -127,6 +127,8 @@ class Plan:
     acts: dict = field(default_factory=dict)      # activation name -> Activation
     complements: dict = field(default_factory=dict)   # sigmoid gate -> its slot in complement_seq
     #                                                   (None: a state, with a buffer of its own)
+    factors: dict = field(default_factory=dict)   # forward-only factor of a delta -> its name
+    delta_exprs: list = field(default_factory=list)   # (Delta, expr) with those factors grouped
 
     @property
     def gate_index(self):
@@ -175,6 +177,44 @@ class GradientReads:
     stored: list            # backward values kept for all t (sorted later, group by group)
     right: dict             # forward values used as a right factor -> name
     terms: dict             # param -> [("outer", left, right) | ("sum", value, None)]
+
+
+@dataclass
+class Factors:
+    """The forward-only part of each product in a delta (σ′, tanh′, the gates
+    multiplying it), computed in the forward pass while its values are at hand,
+    so that each delta is one product per term in the backward pass."""
+    deltas: list            # (Delta, expr): the derivation's, each such part one nested Had
+    owner: dict             # factor -> the Delta it serves (factors in first-use order)
+
+
+def _cheap(e):
+    """A factor the backward pass reads as it is: a forward value, or 1 − a gate."""
+    return isinstance(e, Var) or (isinstance(e, OneMinus) and isinstance(e.a, Var))
+
+
+def _factors(d):
+    owner = {}
+
+    def split(term, dd):
+        sign = isinstance(term, Neg)
+        body = term.a if sign else term
+        if not isinstance(body, Had):
+            return term
+        ahead = [f for f in body.factors if forward_only(f)]
+        behind = [f for f in body.factors if not forward_only(f)]
+        if not ahead or not behind or (len(ahead) == 1 and _cheap(ahead[0])):
+            return term
+        factor = ahead[0] if len(ahead) == 1 else Had(tuple(ahead))
+        owner.setdefault(factor, dd)
+        grouped = Had(tuple(behind) + (factor,))
+        return Neg(grouped) if sign else grouped
+
+    deltas = []
+    for dd, e in d.delta_defs:
+        ts = [split(t, dd) for t in terms(e)]
+        deltas.append((dd, ts[0] if len(ts) == 1 else Add(tuple(ts))))
+    return Factors(deltas, owner)
 
 
 @dataclass
@@ -297,10 +337,14 @@ def _slots(cell, exprs, gates, groups, stored, cotangent):
     return list(range(sum(1 for g in gates if g.xslot is not None), len(xg.weights))) if xg else []
 
 
-def _backward_reads(d, exprs, gates, groups, x_extra, gr, precise):
+def _backward_reads(d, exprs, gates, groups, x_extra, gr, precise, fac):
+    """What the backward pass and the delta factors (computed at the end of each
+    forward step) read again; a factor counts as read where it reads."""
     cell = d.cell
     forward_nodes = {n for _, e in cell.equations for n in nodes(e)}
-    backward_exprs = [e for _, e in d.delta_defs] + [e for e in d.carry.values() if e is not None]
+    opaque = lambda e: transform(e, lambda n: Var("factor", "inter", ("H",), None) if n in fac.owner else None)
+    backward_exprs = [opaque(e) for _, e in fac.deltas] + list(fac.owner)
+    backward_exprs += [e for e in d.carry.values() if e is not None]
     backward_exprs += [d.input_error] if d.input_error is not None else []
     backward_exprs += list(gr.stored) + list(gr.right)
     cached, read_vars = {}, set()
@@ -413,7 +457,8 @@ def make_plan(derivation, precise=True):
     x_extra = _slots(cell, exprs, gates, groups, gr.stored, cotangent)
     folded = {g.xslot: [t.name for t in terms(exprs[g.net]) if isinstance(t, Var) and t.kind == "param"]
               for g in gates if g.xslot is not None}      # biases added right after the input GEMM
-    reads = _backward_reads(d, exprs, gates, groups, x_extra, gr, precise)
+    fac = _factors(d)
+    reads = _backward_reads(d, exprs, gates, groups, x_extra, gr, precise, fac)
     net_runs = _net_runs(cell, exprs, gates, groups)
     # names: helpers first, then the cell's own names, so that they read as printed;
     # the generated code's own names, Python's builtins and the functions' arguments (h0, c0, dcT)
@@ -425,6 +470,7 @@ def make_plan(derivation, precise=True):
                 schedule=_schedule(cell, level, gates, net_runs), cached=reads.cached,
                 cached_vars=reads.cached_vars, stored=gr.stored, stored_names=[], x_read_back=reads.x_read_back,
                 right=gr.right, grad_terms=gr.terms, names=names, helpers=helpers, maps=maps, acts=acts,
-                complements=_complements(gates, everything, precise))
+                complements=_complements(gates, everything, precise), factors=dict.fromkeys(fac.owner),
+                delta_exprs=fac.deltas)
     name_locals(plan)
     return plan

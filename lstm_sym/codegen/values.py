@@ -85,7 +85,7 @@ class NumpyPrinter(Printer):
         return self.em.plan.local[("delta", e.name, e.gate)]
 
     def _print_Direct(self, e):
-        return "dh[t].T"
+        return "dh_cols[t]"
 
     def _print_Next(self, e):
         return self.em.plan.local[f"delta_{e.name}_carried"]
