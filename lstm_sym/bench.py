@@ -158,27 +158,28 @@ def gemm_flops(plan, B, D, H, T):
 
 
 def numpy_gemms(B, D, H, T, Gx, Gh, dtype, rng):
-    """NumPy's GEMMs alone on the kernel's shapes (projections fused across
-    slots): the speed of light for this kernel."""
-    X = rng.standard_normal((T * B, D)).astype(dtype)
+    """NumPy's GEMMs alone on the kernel's shapes, in its orientations (each
+    step's vectors as (H, B) column blocks; projections fused across slots):
+    the speed of light for this kernel."""
+    x = rng.standard_normal((T, B, D)).astype(dtype)
     Wx = rng.standard_normal((Gx * H, D)).astype(dtype)
-    WxT = np.ascontiguousarray(Wx.T)
     Wh = rng.standard_normal((Gh * H, H)).astype(dtype)
-    WhT = np.ascontiguousarray(Wh.T)
-    h = rng.standard_normal((B, H)).astype(dtype)
-    dX = rng.standard_normal((T * B, Gx * H)).astype(dtype)
-    dHp = rng.standard_normal((T * B, Gh * H)).astype(dtype)
-    Hs = rng.standard_normal((T * B, H)).astype(dtype)
+    gates = np.empty((T, Gx * H, B), dtype)
+    h = rng.standard_normal((H, B)).astype(dtype)
+    proj, carried = np.empty((Gh * H, B), dtype), np.empty((H, B), dtype)
+    deltas = rng.standard_normal((Gh * H, T, B)).astype(dtype)
+    x_deltas = rng.standard_normal((Gx * H, T * B)).astype(dtype)
+    h_rows = rng.standard_normal((T * B, H)).astype(dtype)
 
     def run():
-        X @ WxT
+        np.matmul(Wx, x.transpose(0, 2, 1), out=gates)
         for t in range(T):
-            h @ WhT
+            np.matmul(Wh, h, out=proj)
         for t in range(T):
-            dHp[t * B:(t + 1) * B] @ Wh
-        dX.T @ X
-        dHp.T @ Hs
-        dX @ Wx
+            np.matmul(Wh.T, deltas[:, t], out=carried)
+        deltas.reshape(Gh * H, T * B) @ h_rows
+        x_deltas @ x.reshape(T * B, D)
+        x_deltas.T @ Wx
     return run
 
 
