@@ -209,6 +209,84 @@ register(Op(Abs, forward=_elementwise(sympy.Abs(activations.x)),
             numpy=lambda n, a: f"np.abs({a})", method="__abs__"))
 
 
+# --- the output head: softmax, and each loss as one op ------------------------------
+# A loss op's value is a scalar ℓ; its rule sends ∂ℓ/∂a (g = None: ℓ is the root,
+# ∂E/∂ℓ = 1).  The target y is data: it gets no cotangent.
+
+@dataclass(frozen=True)
+class Softmax(Expr):
+    """softmax(a) = e^a / Σ_k e^{a_k}, over the vector (the head's ŷ)."""
+    a: Expr
+
+
+@dataclass(frozen=True)
+class SoftmaxXent(Expr):
+    """ℓ = −Σ_k y_k log softmax(a)_k for a target y that sums to 1: softmax and
+    cross-entropy as one op, so that its rule is ŷ − y (no softmax Jacobian)."""
+    a: Expr
+    y: Expr
+
+
+@dataclass(frozen=True)
+class HalfSquaredError(Expr):
+    """ℓ = ½‖a − y‖², whose rule is a − y."""
+    a: Expr
+    y: Expr
+
+
+def _log_sum_exp(a):
+    """log Σ_k e^{a_k}, shifted by max Re a (overflow-free, analytic for the complex step)."""
+    m = np.max(np.real(a), axis=-1, keepdims=True)
+    return (m + np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True)))[..., 0]
+
+
+def _sympy_log_sum_exp(a):
+    return sympy.log(sum(sympy.exp(v) for v in a))
+
+
+def _no_field(name):
+    def refuse(bk, n, *values):
+        raise ValueError(f"{name} involves e^a, which has no value in the exact proof's field: "
+                         "prove the cell alone, check the network numerically")
+    return refuse
+
+
+def _scaled(g, v):
+    return v if g is None else had(g, v)
+
+
+def _softmax_alone(g, n, out):
+    raise ValueError("softmax has a rule here only inside softmax cross-entropy (its rule ŷ − y): "
+                     "write the head's loss as SoftmaxXent(z, y)")
+
+
+register(Op(Softmax, forward=lambda bk, n, a: np.exp(a - _log_sum_exp(a)[..., None]),
+            on={"sympy": lambda bk, n, a: np.array([sympy.exp(v) for v in a], dtype=object)
+                / sum(sympy.exp(v) for v in a),
+                "field": _no_field("softmax")},
+            adjoint=_softmax_alone,
+            text=lambda p, e: f"softmax({p._print(e.a)})",
+            latex=lambda p, e: rf"\operatorname{{softmax}}\left({p._print(e.a)}\right)",
+            numpy=lambda n, a: f"softmax({a})"))
+
+register(Op(SoftmaxXent, forward=lambda bk, n, a, y: (_log_sum_exp(a) * np.sum(y, axis=-1)
+                                                      - np.sum(y * a, axis=-1)),
+            on={"sympy": lambda bk, n, a, y: _sympy_log_sum_exp(a) * sum(y) - sum(y * a),
+                "field": _no_field("cross-entropy")},
+            adjoint=lambda g, n, out: [(n.a, _scaled(g, Add((Softmax(n.a), Neg(n.y)))))],
+            text=lambda p, e: f"−⟨{p._print(e.y)}, log softmax({p._print(e.a)})⟩",
+            latex=lambda p, e: rf"-\left\langle {p._print(e.y)}, \log\operatorname{{softmax}}"
+                               rf"\left({p._print(e.a)}\right)\right\rangle",
+            prec=NEG, numpy=lambda n, a, y: f"softmax_xent({a}, {y})"))
+
+register(Op(HalfSquaredError, forward=lambda bk, n, a, y: 0.5 * np.sum((a - y) * (a - y), axis=-1),
+            on={"sympy": lambda bk, n, a, y: sum((a - y) * (a - y)) / 2},
+            adjoint=lambda g, n, out: [(n.a, _scaled(g, Add((n.a, Neg(n.y)))))],
+            text=lambda p, e: f"½‖{p._print(e.a)} − {p._print(e.y)}‖²",
+            latex=lambda p, e: rf"\tfrac{{1}}{{2}}\left\lVert {p._print(e.a)} - {p._print(e.y)}\right\rVert^{{2}}",
+            numpy=lambda n, a, y: f"0.5 * np.sum(({a} - {y}) ** 2, axis=0)"))
+
+
 # --- reverse mode ------------------------------------------------------------------
 
 def activation_derivative(fn, arg, out):

@@ -1,0 +1,121 @@
+"""A network: L stacked layers of one cell, an output head and a loss.
+
+    z_t = V h_t^{(L)} + b_y,   ℓ_t = −⟨y_t, log softmax(z_t)⟩ (xent) or ½‖z_t − y_t‖² (mse),
+    E = Σ_t ℓ_t (loss_at="all", many-to-many) or ℓ_T (loss_at="last", many-to-one).
+
+Layer l's h_t is layer l+1's x_t.  The head and the losses are ops of the op
+table (ops.py); the head's gradients come from backprop through it, as a
+cell's do (`head_derivation`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ir import Add, Delta, MatVec, TimeSum, Var
+from .ops import HalfSquaredError, Softmax, SoftmaxXent, backprop
+
+HEADS = {"linear": "z_t = V h_t + b_y", "softmax": "ŷ_t = softmax(V h_t + b_y)"}
+LOSSES = {"mse": "linear", "xent": "softmax"}        # loss -> the head it needs
+LOSS_AT = ("all", "last")
+
+V = Var("V", "param", ("K", "H"), None)
+B_Y = Var("b_y", "param", ("K",), None)
+Z = Var("z", "inter", ("K",), 0)
+Y = Var("y", "input", ("K",), 0)
+H_TOP = Var("h", "state", ("H",), 0)
+
+
+@dataclass(frozen=True)
+class Network:
+    cell: object            # the Cell every layer runs
+    layers: int
+    head: str
+    loss: str
+    loss_at: str
+
+    @property
+    def loss_node(self):
+        """ℓ_t over z_t and y_t: one op of the table."""
+        return SoftmaxXent(Z, Y) if self.loss == "xent" else HalfSquaredError(Z, Y)
+
+    @property
+    def output(self):
+        """What the head outputs: ŷ_t = softmax(z_t), or z_t itself."""
+        return Softmax(Z) if self.head == "softmax" else Z
+
+
+def network(cell, layers=1, head=None, loss="mse", loss_at="all"):
+    """A Network, its choices checked: ValueError naming the bad one and the choices."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    head = LOSSES[loss] if head is None else head
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}: choose one of {', '.join(HEADS)}")
+    if LOSSES[loss] != head:
+        raise ValueError(f"loss {loss} needs head {LOSSES[loss]} (softmax pairs with xent, linear "
+                         f"with mse); got head {head}")
+    if loss_at not in LOSS_AT:
+        raise ValueError(f"unknown loss position {loss_at!r}: choose all (every step) or last (step T only)")
+    if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
+        raise ValueError(f"layers must be a whole number of at least 1, got {layers!r}")
+    return Network(cell, int(layers), head, loss, loss_at)
+
+
+@dataclass(frozen=True)
+class HeadDerivation:
+    output_delta: object    # δ_{y,t} = ∂ℓ_t/∂z_t, from the loss op's rule
+    into_top: object        # ∂ℓ_t/∂h_t^{(L)} in terms of δ_{y,t}
+    grads: dict             # "V", "b_y" -> TimeSum over the steps that have a loss
+
+
+DELTA_Y = Delta("y", 0, True)      # δ_{y,t}: the name of ∂ℓ_t/∂z_t
+
+
+def head_derivation(net):
+    """Backprop through the loss op (∂E/∂ℓ_t = 1), then through z_t = V h_t + b_y."""
+    acc = {}
+    backprop(net.loss_node, None, None, acc)
+    output_delta = _one(acc, Z)
+    acc = {}
+    backprop(Add((MatVec(V, H_TOP), B_Y)), DELTA_Y, None, acc)
+    steps = net.loss_at
+    grads = {"V": TimeSum(_one(acc, V), steps), "b_y": TimeSum(_one(acc, B_Y), steps)}
+    return HeadDerivation(output_delta, _one(acc, H_TOP), grads)
+
+
+def _one(acc, leaf):
+    got = acc.get(leaf, [])
+    return got[0] if len(got) == 1 else Add(tuple(got))
+
+
+def check_targets(net, targets, T, B, K):
+    """The targets as float (T', B, K) with T' = T (loss at every step) or 1 (the
+    last step); class indices (T', B) for xent become one-hot rows.  ValueError
+    names the array, its shape and the one expected."""
+    every = net.loss_at == "all"
+    steps = T if every else 1
+    y = np.asarray(targets)
+    if not every and y.ndim in (1, 2) and y.shape[:1] == (B,):
+        y = y[None]                                    # the last step's targets alone
+    if y.dtype.kind in "iu" and net.loss == "xent":
+        if y.shape != (steps, B):
+            want = f"(T, B) = {(T, B)}" if every else f"(B,) = {(B,)}"
+            raise ValueError(f"targets has shape {np.shape(targets)}, expected class indices {want}")
+        if y.size and (y.min() < 0 or y.max() >= K):
+            bad = int(y.min()) if y.min() < 0 else int(y.max())
+            raise ValueError(f"targets holds class {bad}, outside 0..{K - 1} (K = {K} outputs)")
+        return np.eye(K)[y]
+    if y.dtype.kind not in "fiu" or y.shape != (steps, B, K):
+        want = f"(T, B, K) = {(T, B, K)}" if every else f"(B, K) = {(B, K)}"
+        raise ValueError(f"targets has shape {np.shape(targets)} and dtype {y.dtype}, expected floats {want}")
+    y = y.astype(np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("targets holds NaN or infinity; every target must be finite")
+    sums = y.sum(axis=-1)
+    off = np.flatnonzero(~np.isclose(sums, 1, atol=1e-9))
+    if net.loss == "xent" and off.size:
+        raise ValueError("targets for xent must be class indices or rows that sum to 1 (one-hot or "
+                         f"probabilities); row {np.unravel_index(off[0], sums.shape)} sums to {sums.flat[off[0]]:.6g}")
+    return y
