@@ -136,8 +136,10 @@ def generated_files():
     """Relative path -> text for every generated document and kernel."""
     from .bound import bound_markdown
     from .codegen import numeric_files
+    from .network_document import network_markdown
     files = {f"derivations/{name}.md": cell_markdown(name) for name in NAMES}
     files["derivations/bound.md"] = bound_markdown()
+    files["derivations/network.md"] = network_markdown()
     files.update({f"numeric/{k}": v for k, v in numeric_files().items()})
     return files
 

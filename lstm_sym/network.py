@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .evaluate import Context, FloatBackend, evaluate, run_backward, run_forward
 from .ir import Add, Delta, MatVec, TimeSum, Var
 from .ops import HalfSquaredError, Softmax, SoftmaxXent, backprop
 
@@ -60,6 +61,9 @@ def network(cell, layers=1, head=None, loss="mse", loss_at="all"):
         raise ValueError(f"unknown loss position {loss_at!r}: choose all (every step) or last (step T only)")
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
         raise ValueError(f"layers must be a whole number of at least 1, got {layers!r}")
+    if isinstance(cell, str):
+        from .cells import get_cell
+        cell = get_cell(cell)
     return Network(cell, int(layers), head, loss, loss_at)
 
 
@@ -119,3 +123,47 @@ def check_targets(net, targets, T, B, K):
         raise ValueError("targets for xent must be class indices or rows that sum to 1 (one-hot or "
                          f"probabilities); row {np.unravel_index(off[0], sums.shape)} sums to {sums.flat[off[0]]:.6g}")
     return y
+
+
+def run_network(net, layers, head, xs, ys, init=None):
+    """E and every gradient of the network, through the IR interpreter: each
+    layer forward, the head's derived formulas at the steps with a loss, then
+    each layer's BPTT with ∂ℓ_t/∂h_t from the layer above (the head's Vᵀ δ_{y,t}
+    for the top one).  layers: one params dict per layer; head: {"V", "b_y"};
+    xs, ys: lists over t (ys: one entry, step T's, for loss_at="last");
+    init: one {state: vector} per layer (zeros when omitted).
+    Returns (E, {"layers": [grads per layer], "V", "b_y", "x"})."""
+    d = _derivation(net)
+    cell, T = d.cell, len(xs)
+    ctxs, inputs = [], list(xs)
+    for l, params in enumerate(layers):
+        H = len(params[next(p for p, v in cell.params.items() if v.shape[0] == "H")])
+        start = (init or [None] * len(layers))[l] or {s: np.zeros(H) for s in cell.states}
+        ctx = run_forward(cell, params, inputs, start)
+        ctxs.append(ctx)
+        inputs = [ctx.env[cell.states[0], t] for t in range(1, T + 1)]
+    hd = head_derivation(net)
+    hctx = Context(FloatBackend(), {"V": head["V"], "b_y": head["b_y"]}, len(head["b_y"]))
+    steps = range(1, T + 1) if net.loss_at == "all" else [T]
+    targets = dict(zip(steps, ys))
+    E, gV, gb = 0.0, np.zeros_like(head["V"]), np.zeros_like(head["b_y"])
+    direct = [np.zeros_like(inputs[0]) for _ in range(T)]
+    for t in steps:
+        hctx.t = t
+        hctx.env["h", t], hctx.env["y", t] = inputs[t - 1], targets[t]
+        hctx.env["z", t] = head["V"] @ inputs[t - 1] + head["b_y"]
+        E += float(evaluate(net.loss_node, hctx))
+        hctx.deltas["y", True, t] = evaluate(hd.output_delta, hctx)
+        gV = gV + evaluate(hd.grads["V"].a, hctx)
+        gb = gb + evaluate(hd.grads["b_y"].a, hctx)
+        direct[t - 1] = evaluate(hd.into_top, hctx)
+    grads = [None] * len(layers)
+    for l in reversed(range(len(layers))):
+        grads[l] = run_backward(d, ctxs[l], direct)
+        direct = grads[l]["x"]
+    return E, {"layers": grads, "V": gV, "b_y": gb, "x": direct}
+
+
+def _derivation(net):
+    from .derivation import derive
+    return derive(net.cell)

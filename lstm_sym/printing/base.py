@@ -162,9 +162,11 @@ class NodePrinter(Printer):
         return f"{self.base}{self.minus if offset < 0 else '+'}{abs(offset)}"
 
     def split(self, name):
-        """'W_fh' -> ('W', 'fh'); 'c_tilde' -> ('c~', ''); 'h' -> ('h', '')."""
+        """'W_fh' -> ('W', 'fh'); 'c_tilde' -> ('c~', ''); 'y_hat' -> ('y^', ''); 'h' -> ('h', '')."""
         if name.endswith("_tilde"):
             return name[:-6] + "~", ""
+        if name.endswith("_hat"):
+            return name[:-4] + "^", ""
         base, _, sub = name.partition("_")
         return base, sub
 

@@ -45,13 +45,15 @@ class LatexPrinter(NodePrinter):
 
     def symbol(self, name, vector):
         base, sub = self.split(name)
-        tilde = base.endswith("~")
-        base = base.rstrip("~")
+        tilde, hat = base.endswith("~"), base.endswith("^")
+        base = base.rstrip("~^")
         body = base if len(base) == 1 else rf"\mathrm{{{base}}}"
         if vector:
             body = rf"\mathbf{{{body}}}"
         if tilde:
             body = rf"\tilde{{{body}}}"
+        if hat:
+            body = rf"\hat{{{body}}}"
         return body, sub
 
     def _print_Var(self, e):
@@ -86,6 +88,9 @@ class LatexPrinter(NodePrinter):
         return scalar_latex(e, names)
 
     # --- the document nodes (printing/nodes.py) and the bound's Diag ---------------
+    def _print_Layer(self, e):
+        return f"{{{self._print(e.a)}}}^{{({e.layer})}}"
+
     def _print_Name(self, e):
         base = ""
         for c in e.base:            # a space where a command would run into a letter: \beta x

@@ -11,6 +11,7 @@ _print_<Node> method (text.py, latex.py), as it writes the IR's nodes.
     Paren(a)  Transpose(a)  Norm(a, p=None)  AbsValue(a)  Partial(num, den)
     Over("∏", body, sub="i=k+1", sup="t")   ∏, Σ, sup, max over an index
     Power(base, exp)        (β_f β_W)^(t−k)
+    Layer(a, l)             a^(l): a value of layer l of a stacked network
     call(fn, *args)         f′(x): fn then its arguments in parentheses
 """
 from __future__ import annotations
@@ -49,6 +50,13 @@ class Chain:
     def __init__(self, *items, sep=" "):
         object.__setattr__(self, "items", tuple(items))
         object.__setattr__(self, "sep", sep)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """a^(l): a of layer l (l an int or a name such as "L")."""
+    a: object
+    layer: object
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Plain-text printer (Unicode): ⊙, ᵀ, Σ, subscripts as in the seeds."""
 from __future__ import annotations
 
+import unicodedata
+
 import sympy
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
@@ -74,7 +76,8 @@ class TextPrinter(NodePrinter):
 
     def indexed(self, name, offset):
         base, sub = self.split(name)
-        base = base.replace("~", "\u0303")
+        # ŷ precomposed where Unicode has it (what a reader types); c̃ stays combining
+        base = unicodedata.normalize("NFC", base.replace("~", "\u0303").replace("^", "\u0302"))
         idx = ",".join(filter(None, [sub, self.time(offset)]))
         return f"{base}_{idx}" if len(idx) == 1 else f"{base}_{{{idx}}}"
 
@@ -112,6 +115,9 @@ class TextPrinter(NodePrinter):
 
     def _print_Transpose(self, e):
         return self._print(e.a) + "ᵀ"
+
+    def _print_Layer(self, e):
+        return f"{self._print(e.a)}^({e.layer})"
 
     def _print_Diag(self, e):
         return f"diag({self._print(e.v)})"
