@@ -188,10 +188,12 @@ class Emitter(ForwardPass, BackwardPass):
 
     # -- the module -------------------------------------------------------------------
 
-    def module(self):
+    def module(self, docstring=None, prefix=""):
+        """The module's source; a network's module passes its own docstring and
+        names the cell's functions prefix + forward, prefix + backward."""
         p, cell = self.plan, self.plan.cell
         shapes = ",\n          ".join(f'"{n}": {tuple(v.shape)!r}' for n, v in cell.params.items())
-        head = [self.docstring(), "import numpy as np", "",
+        head = [docstring or self.docstring(), "import numpy as np", "",
                 f'CELL = "{cell.name}"',
                 f"PARAMS = {{{shapes}}}".replace("'", '"'),
                 f"STATES = {tuple(cell.states)!r}".replace("'", '"'),
@@ -211,8 +213,9 @@ class Emitter(ForwardPass, BackwardPass):
         text += runtime.CHECKS + (runtime.MIXED_DTYPE if self.complex_safe else runtime.STRICT_DTYPE)
         text += runtime.BUFFERS + runtime.INIT_PARAMS
         printer = PythonPrinter()
-        text += "\n\n" + printer.source([self.forward()]) + "\n"
-        text += "\n\n" + printer.source([self.backward()]) + "\n"
+        for function in (self.forward(), self.backward()):
+            function.name = prefix + function.name
+            text += "\n\n" + printer.source([function]) + "\n"
         return text
 
     def helper(self, fn):
@@ -256,8 +259,9 @@ class Emitter(ForwardPass, BackwardPass):
         return "\n".join(lines)
 
 
-def emit(cell, complex_safe=False, dtype="float64"):
-    """The generated module's source for a cell (a Cell, a built-in name or a Derivation)."""
+def emitter(cell, complex_safe=False, dtype="float64"):
+    """The Emitter for a cell (a Cell, a built-in name or a Derivation), its input refused
+    with a ValueError when the kernel cannot hold it."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     d = cell if isinstance(cell, Derivation) else derive(cell)
@@ -269,7 +273,12 @@ def emit(cell, complex_safe=False, dtype="float64"):
                          f"{', '.join(wide)} computes one of length D from x; only W x_t may read x "
                          "(derive and prove still work on this cell)")
     _refuse_clashing_names(d.cell)
-    return Emitter(d, complex_safe=complex_safe, dtype=dtype).module()
+    return Emitter(d, complex_safe=complex_safe, dtype=dtype)
+
+
+def emit(cell, complex_safe=False, dtype="float64"):
+    """The generated module's source for a cell (a Cell, a built-in name or a Derivation)."""
+    return emitter(cell, complex_safe, dtype).module()
 
 
 def _refuse_clashing_names(cell):

@@ -1,6 +1,6 @@
 """`lstm-sym codegen CELL`: a stand-alone NumPy module."""
 from ..io import check_target, write_output
-from .args import add_cell, cell_of
+from .args import add_cell, add_network, cell_of, network_of, wants_network
 
 
 def register(sub):
@@ -12,12 +12,17 @@ def register(sub):
     p.add_argument("--complex-safe", action="store_true",
                    help="the variant without abs/maximum tricks, for complex-step checks")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    add_network(p)
 
     def run(args):
         from ..codegen import emit
         if args.output not in (None, "-"):
             check_target(args.output, args.force)
-        write_output(args.output, emit(cell_of(args), complex_safe=args.complex_safe, dtype=args.dtype),
-                     force=args.force)
+        if wants_network(args):
+            from ..codegen.network import emit_network
+            source = emit_network(network_of(args), complex_safe=args.complex_safe, dtype=args.dtype)
+        else:
+            source = emit(cell_of(args), complex_safe=args.complex_safe, dtype=args.dtype)
+        write_output(args.output, source, force=args.force)
         return 0
     p.set_defaults(run=run)
