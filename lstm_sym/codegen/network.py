@@ -103,12 +103,12 @@ def loss(params, x, targets, h0s=None, c0s=None):
 {forward_comments}
     z = top @ V.T + b_y
     if LOSS == "xent":
-        shifted = z - z.max(axis=-1, keepdims=True)
+        shifted = z - z.real.max(axis=-1, keepdims=True)     # the real part: analytic for the complex step
         log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         E, out = -np.sum(y * log_p), np.exp(log_p)       # out: ŷ_t
     else:
         E, out = 0.5 * np.sum((z - y) ** 2), z
-    return float(E), {{"caches": caches, "top": top, "out": out, "y": y, "h_shape": (T, B, H)}}
+    return E.item(), {{"caches": caches, "top": top, "out": out, "y": y, "h_shape": (T, B, H)}}
 
 
 def backward(params, cache):

@@ -1,8 +1,8 @@
 """`lstm-sym check CELL [--impl FILE.py]`: every referee, one report."""
 import sys
 
-from .args import (add_cell, add_limits, cell_of, parse_sizes, positive_float, positive_int, print_verdict,
-                   progress_of, seed_int)
+from .args import (add_cell, add_limits, add_network, cell_of, network_of, parse_sizes, positive_float,
+                   positive_int, print_verdict, progress_of, seed_int, wants_network)
 
 
 def register(sub):
@@ -18,8 +18,11 @@ def register(sub):
     p.add_argument("--timeout", type=positive_float, default=30.0,
                    help="seconds one call of your forward or backward may take (default 30)")
     add_limits(p, "the check")
+    add_network(p)
 
     def run(args):
+        if wants_network(args):
+            return run_network_check(args)
         from ..verify.check import DEFAULT, parse_methods, run_check
         methods = parse_methods(args.method) if args.method is not None else DEFAULT
         sizes = parse_sizes(args.sizes, 3)
@@ -32,3 +35,21 @@ def register(sub):
                   file=sys.stderr)
         return code
     p.set_defaults(run=run)
+
+
+def run_network_check(args):
+    """The generated network module against every referee that runs on a network."""
+    from ..verify.network_check import METHODS, check_network
+    if args.impl is not None:
+        raise ValueError("--impl checks a cell's module; a network's module is checked as generated "
+                         "(drop --impl, or drop --layers/--head/--loss/--loss-at)")
+    if args.dtype != "float64":
+        raise ValueError("a network is checked in float64 (drop --dtype)")
+    methods = METHODS if args.method is None else [m.strip() for m in args.method.split(",") if m.strip()]
+    report = check_network(network_of(args), methods, tuple(parse_sizes(args.sizes, 3)), batch=args.batch,
+                           seed=args.seed)
+    code = print_verdict(str(report), report.exit_code)
+    if code == 2:
+        print("lstm-sym: error: nothing compared the network against a referee (see the skipped lines above)",
+              file=sys.stderr)
+    return code

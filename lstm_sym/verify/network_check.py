@@ -1,0 +1,196 @@
+"""`lstm-sym check CELL --layers ... --loss ...`: the generated network module's
+gradients against referees that did not derive them — the IR interpreter's
+composition (lstm_sym.network.run_network), central differences and the
+complex step of the module's own loss, a directional derivative, and torch
+(nn.RNN/LSTM/GRU(num_layers=L) + nn.Linear + nn.CrossEntropyLoss)."""
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..codegen.network import emit_network
+from ..network import run_network
+from .errors import gradient_floor, relative_error
+
+TOL = {"derivation": 1e-10, "central": 1e-6, "complex": 1e-10, "directional": 1e-6, "torch": 1e-10}
+METHODS = tuple(TOL)
+# the cell's referees that do not run on a network (yet), and why: said in every report
+NOT_ON_NETWORKS = {
+    "symbolic": "the exact proof runs on a cell; the network's head is checked by the referees above",
+    "graph": "the unrolled-graph oracle runs on a cell, not on a network yet",
+    "richardson": "not wired for networks; central differences and the complex step run"}
+
+
+class CannotRun(Exception):
+    """A referee that cannot run on this network (its reason goes in the report).
+    Anything else a referee raises is a failure of the module, never a skip."""
+
+
+@dataclass
+class NetworkReport:
+    subject: str
+    rows: list = field(default_factory=list)       # (method, gradient, rel, tol)
+    skipped: list = field(default_factory=list)    # (method, why)
+
+    @property
+    def exit_code(self):
+        if not self.rows:
+            return 2
+        return 0 if all(rel <= tol for _, _, rel, tol in self.rows) else 1
+
+    def __str__(self):
+        out = [f"check {self.subject}", f"{'method':14s} {'gradient':16s} {'rel. error':>10s}  {'tol':>7s}"]
+        for method, name, rel, tol in self.rows:
+            out.append(f"{method:14s} {name:16s} {rel:10.1e}  {tol:7.0e}  {'ok' if rel <= tol else 'WRONG'}")
+        out += [f"{method}: skipped ({why})" for method, why in self.skipped]
+        wrong = sorted({name for _, name, rel, tol in self.rows if not rel <= tol})
+        out.append("verdict: " + (f"WRONG: {', '.join(wrong)}" if wrong else
+                                  "every gradient agrees with every referee" if self.rows else "nothing compared"))
+        return "\n".join(out)
+
+
+def compile_network(net, complex_safe=False, source=None):
+    """The network's generated module (or `source`, e.g. a module with a bug put in), in-process."""
+    module = types.ModuleType(f"lstm_sym_network_{net.cell.name}")
+    source = source or emit_network(net, complex_safe=complex_safe)
+    exec(compile(source, f"<network {net.cell.name}>", "exec"), module.__dict__)
+    return module
+
+
+def _flat(grads):
+    """{"layer 1 W_fh": array, ..., "V": ..., "b_y": ..., "x": ...}"""
+    out = {f"layer {l + 1} {k}": v for l, g in enumerate(grads["layers"]) for k, v in g.items()}
+    out.update({k: grads[k] for k in ("V", "b_y", "x")})
+    return out
+
+
+def _leaves(params, x):
+    """The arrays a gradient is taken against, by the names _flat uses."""
+    out = {f"layer {l + 1} {k}": v for l, p in enumerate(params["layers"]) for k, v in p.items()}
+    out.update({"V": params["V"], "b_y": params["b_y"], "x": x})
+    return out
+
+
+def _problem(net, module, D, H, K, T, B, seed):
+    rng = np.random.default_rng(seed)
+    params = module.init_network(D, H, K, seed=seed)
+    x = rng.normal(size=(T, B, D))
+    steps = T if net.loss_at == "all" else 1
+    y = rng.integers(0, K, size=(steps, B)) if net.loss == "xent" else rng.normal(size=(steps, B, K))
+    return params, x, (y if net.loss_at == "all" else y[0])
+
+
+def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None):
+    """Every referee on one random problem (D, H, T = sizes; every layer H wide, as
+    torch's stacked modules are).  source: a module's text to check instead of the
+    generated one (the complex step still differentiates the generated forward)."""
+    D, H, T = sizes
+    module = compile_network(net, source=source)
+    params, x, y = _problem(net, module, D, H, K, T, batch, seed)
+    E, cache = module.loss(params, x, y)
+    ours = _flat(module.backward(params, cache))
+    floor = gradient_floor(ours)
+    report = NetworkReport(f"{net.cell.name}: {net.layers} layers, {net.head} head, {net.loss} at "
+                           f"{'every step' if net.loss_at == 'all' else 'step T'}; D, H, T, K, B = "
+                           f"{D}, {H}, {T}, {K}, {batch}")
+    for method in methods:
+        if method in NOT_ON_NETWORKS:
+            continue
+        if method not in TOL:
+            raise ValueError(f"unknown method {method!r} for a network: choose from {', '.join(METHODS)}")
+        try:
+            theirs = REFEREES[method](net, module, params, x, y, ours)
+        except CannotRun as e:
+            report.skipped.append((method, str(e)))
+            continue
+        for name, ref in theirs.items():
+            got, ref = ref if isinstance(ref, tuple) else (ours[name], ref)
+            report.rows.append((method, name, relative_error(got, ref, floor), TOL[method]))
+    report.skipped += [(m, why) for m, why in NOT_ON_NETWORKS.items() if m in methods or methods is METHODS]
+    return report
+
+
+def _interpreter(net, module, params, x, y, ours):
+    K = params["b_y"].shape[0]
+    onehot = np.eye(K)[y] if net.loss == "xent" else y
+    total = {}
+    for b in range(x.shape[1]):
+        ys = list(onehot[:, b]) if net.loss_at == "all" else [onehot[b]]
+        _, g = run_network(net, params["layers"], {"V": params["V"], "b_y": params["b_y"]}, list(x[:, b]), ys)
+        for name, v in _flat({**g, "layers": [{k: g["layers"][l][k] for k in p}
+                                               for l, p in enumerate(params["layers"])]}).items():
+            if name == "x":
+                total.setdefault(name, np.zeros_like(x))[:, b] = np.array(v)
+            else:
+                total[name] = total.get(name, 0) + v
+    return total
+
+
+def _entrywise(fn, params, x):
+    """fn(leaves, name, idx) -> ∂E/∂leaf[idx] for every entry of every leaf."""
+    out = {}
+    for name, a in _leaves(params, x).items():
+        out[name] = np.array([fn(a, idx) for idx in np.ndindex(a.shape)]).reshape(a.shape)
+    return out
+
+
+def _central(net, module, params, x, y, ours, eps=1e-6):
+    def entry(a, idx):
+        keep = a[idx]
+        a[idx] = keep + eps
+        up = module.loss(params, x, y)[0]
+        a[idx] = keep - eps
+        down = module.loss(params, x, y)[0]
+        a[idx] = keep
+        return (up - down) / (2 * eps)
+    return _entrywise(entry, params, x)
+
+
+def _complex_step(net, module, params, x, y, ours, h=1e-30):
+    safe = compile_network(net, complex_safe=True)
+    cparams = {"layers": [{k: v.astype(complex) for k, v in p.items()} for p in params["layers"]],
+               "V": params["V"].astype(complex), "b_y": params["b_y"].astype(complex)}
+    cx = x.astype(complex)
+
+    def entry(a, idx):
+        keep = a[idx]
+        a[idx] = keep + 1j * h
+        value = safe.loss(cparams, cx, y)[0]
+        a[idx] = keep
+        return np.imag(value) / h
+    return _entrywise(entry, cparams, cx)
+
+
+def _directional(net, module, params, x, y, ours, eps=1e-6):
+    """vᵀJu along one random direction over every leaf: (predicted, measured)."""
+    rng = np.random.default_rng(1)
+    leaves = _leaves(params, x)
+    u = {k: rng.standard_normal(v.shape) for k, v in leaves.items()}
+    norm = np.sqrt(sum(np.sum(v * v) for v in u.values()))
+
+    def moved(sign):
+        for k, v in leaves.items():
+            v += sign * eps * u[k] / norm
+        value = module.loss(params, x, y)[0]
+        for k, v in leaves.items():
+            v -= sign * eps * u[k] / norm
+        return value
+    if any(np.shape(ours[k]) != u[k].shape for k in leaves):
+        return {"vᵀJu": (np.array(np.inf), np.array(0.0))}       # a misshapen gradient: no prediction
+    predicted = sum(np.sum(ours[k] * u[k]) for k in leaves) / norm
+    return {"vᵀJu": (np.array(predicted), np.array((moved(1) - moved(-1)) / (2 * eps)))}
+
+
+def _torch(net, module, params, x, y, ours):
+    from .torch_network import torch_network_gradients
+    try:
+        _, g = torch_network_gradients(net, params, x, y)
+    except (ImportError, ValueError) as e:       # no torch here, or a cell torch.nn cannot express
+        raise CannotRun(str(e).split("\n")[0]) from None
+    return _flat(g)
+
+
+REFEREES = {"derivation": _interpreter, "central": _central, "complex": _complex_step,
+            "directional": _directional, "torch": _torch}

@@ -1,0 +1,61 @@
+"""`lstm-sym check CELL --layers … --loss …`: bugs put into a generated network
+module are caught by every referee that runs, and the module as generated passes."""
+import pytest
+
+from lstm_sym.codegen.network import emit_network
+from lstm_sym.commands import main
+from lstm_sym.network import network
+from lstm_sym.verify.network_check import check_network
+
+# (what the bug is, a line of the generated network module, what it becomes)
+BUGS = [
+    ("no error into the top layer", "dh[T - delta_y.shape[0]:] = delta_y @ V",
+     "dh[T - delta_y.shape[0]:] = 0 * (delta_y @ V)"),
+    ("layers not linked", 'dh = layers[l].pop("x")', 'layers[l].pop("x")'),
+    ("output error with the wrong sign", 'delta_y = cache["out"] - cache["y"]', 'delta_y = cache["y"] - cache["out"]'),
+    ("bias gradient of the head from one step", '"b_y": rows.sum(axis=0)', '"b_y": delta_y[-1].sum(axis=0)'),
+]
+
+
+@pytest.mark.parametrize("what, old, new", BUGS, ids=[b[0] for b in BUGS])
+def test_a_bug_in_the_network_module_is_caught(what, old, new):
+    net = network("lstm", layers=2, loss="xent")
+    source = emit_network(net)
+    assert source.count(old) == 1, old
+    report = check_network(net, ("derivation", "central", "directional"), sizes=(2, 3, 3),
+                           source=source.replace(old, new))
+    assert report.exit_code == 1 and "WRONG" in str(report)
+    # every referee that compares the broken gradient sees it
+    broken = {m for m, _, rel, tol in report.rows if not rel <= tol}
+    assert broken == {"derivation", "central", "directional"}, what
+
+
+def test_the_generated_network_passes_every_referee():
+    pytest.importorskip("torch")
+    report = check_network(network("gru", layers=2, loss="mse", loss_at="last"), sizes=(2, 3, 3))
+    assert report.exit_code == 0
+    assert {m for m, _, _, _ in report.rows} == {"derivation", "central", "complex", "directional", "torch"}
+    assert "graph: skipped" in str(report) and "symbolic: skipped" in str(report)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--impl", "x.py"], "--impl checks a cell's module"),
+    (["--dtype", "float32"], "a network is checked in float64"),
+    (["--method", "bogus"], "unknown method 'bogus' for a network"),
+])
+def test_check_refuses_what_a_network_check_cannot_do(capsys, argv, says):
+    code = main(["check", "lstm", "--layers", "2", *argv])
+    out, err = capsys.readouterr()
+    assert code == 2 and says in err and err.count("\n") == 1
+
+
+def test_check_of_a_network_from_the_command_line(capsys):
+    code = main(["check", "rnn", "--loss", "mse", "--method", "derivation,central", "--sizes", "2,3,3"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and out.strip().endswith("verdict: every gradient agrees with every referee")
+
+
+def test_a_network_check_with_nothing_to_compare_exits_2_with_its_line(capsys):
+    code = main(["check", "lstm_peephole", "--layers", "2", "--method", "torch"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "torch: skipped (" in out and err.startswith("lstm-sym: error: nothing compared")
