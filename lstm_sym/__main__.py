@@ -1,6 +1,6 @@
 """`python -m lstm_sym` is the `lstm-sym` command."""
 import sys
 
-from .commands import main
+from .commands import entry
 
-sys.exit(main())
+sys.exit(entry())

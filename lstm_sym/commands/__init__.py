@@ -25,6 +25,22 @@ def _commands():
     return [derive, check, prove, codegen, bench, bound, docs, graph, train]
 
 
+def entry(argv=None):
+    """The process's entry (`lstm-sym`, `python -m lstm_sym`): main(), then SIGINT and
+    SIGTERM ignored while the interpreter shuts down, so that a signal arriving as
+    the run ends (or a second ^C) cannot turn its exit code into a signal death."""
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:            # a ^C after main() had restored the handlers
+        code = 130
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except ValueError:               # not the main thread
+            pass
+    return code
+
+
 def main(argv=None):
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = FallbackStream(sys.stdout), FallbackStream(sys.stderr)
