@@ -243,3 +243,45 @@ def export(g, fmt):
             data = nx.node_link_data(g, link="edges")
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
     raise ValueError(f"unknown graph format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+# --- a whole network -------------------------------------------------------------
+
+def unroll_network(net, T, progress=None):
+    """The network's DAG: each layer's unrolled cell (nodes named "l<k>:…"),
+    layer k's h_t standing in for layer k+1's x_t, then the head z_t = V h_t + b_y,
+    the loss op ℓ_t against the target y_t at each step that has a loss, and E."""
+    import networkx as nx
+    cell, L = net.cell, net.layers
+    g = nx.DiGraph(cell=f"{cell.name} network", T=T, output=f"l{L}:{cell.states[0]}", layers=L)
+    for k in range(1, L + 1):
+        layer = unroll(cell, T, progress)
+        layer.remove_node(LOSS)
+        name = {n: f"l{k}:{n}" for n in layer}
+        if k > 1:                                # this layer's x_t is the layer below's h_t
+            name.update({f"{cell.x}_{t}": f"l{k - 1}:{cell.states[0]}_{t}" for t in range(1, T + 1)})
+        layer = nx.relabel_nodes(layer, name)
+        for n, a in layer.nodes(data=True):
+            if n in g:                           # the layer below's h_t: keep its attributes
+                continue
+            g.add_node(n, **{**a, "label": n, "layer": k})
+        g.add_edges_from(layer.edges(data=True))
+    g.add_node("V", kind="param", shape="K,H", label="V")
+    g.add_node("b_y", kind="param", shape="K", label="b_y")
+    steps = range(1, T + 1) if net.loss_at == "all" else [T]
+    loss_op = "softmax_xent" if net.loss == "xent" else "half_squared_error"
+    g.add_node("E", kind="loss", op="sum", step=T, label="E = Σ_t ℓ_t" if net.loss_at == "all" else "E = ℓ_T")
+    for t in steps:
+        h, z, y, ell = f"l{L}:{cell.states[0]}_{t}", f"z_{t}", f"y_{t}", f"ℓ_{t}"
+        g.add_node(f"V h_{t}", kind="op", op="matvec", shape="K", step=t, label=f"V h_{t}")
+        g.add_edge("V", f"V h_{t}", op="matvec", role="matrix")
+        g.add_edge(h, f"V h_{t}", op="matvec", role="vector")
+        g.add_node(z, kind="inter", op="add", shape="K", step=t, label=z)
+        g.add_edge(f"V h_{t}", z, op="add")
+        g.add_edge("b_y", z, op="add")
+        g.add_node(y, kind="input", shape="K", step=t, label=y)
+        g.add_node(ell, kind="inter", op=loss_op, shape="1", step=t, label=ell)
+        g.add_edge(z, ell, op=loss_op)
+        g.add_edge(y, ell, op=loss_op, role="target")
+        g.add_edge(ell, "E", op="sum")
+    return g

@@ -1,6 +1,6 @@
 """`lstm-sym graph CELL`: the unrolled computation graph."""
 from ..io import write_output
-from .args import add_cell, add_limits, cell_of, positive_int, progress_of
+from .args import add_cell, add_limits, add_network, cell_of, network_of, positive_int, progress_of, wants_network
 
 
 def register(sub):
@@ -12,6 +12,7 @@ def register(sub):
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_limits(p, "the graph")
+    add_network(p)
 
     def run(args):
         from .. import cost
@@ -23,7 +24,11 @@ def register(sub):
             cost.refuse(f"graph {cell.name} --T {args.T} --format {args.format}", est(args.T),
                         f"the largest --T that fits is ~{best} (--T {best})" if best else "")
         with progress_of(args) as progress:
-            g = unroll(cell, args.T, progress)
+            if wants_network(args):
+                from ..graph import unroll_network
+                g = unroll_network(network_of(args), args.T, progress)
+            else:
+                g = unroll(cell, args.T, progress)
             progress(f"graph: writing {args.format}")
             text = export(g, args.format)
             del g
