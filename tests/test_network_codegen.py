@@ -136,3 +136,27 @@ def test_torch_refuses_layers_of_different_sizes():
     params = mod.init_network(D, [5, 3], K)
     with pytest.raises(ValueError, match=r"one hidden size; the layers have \[3, 5\]"):
         torch_network_gradients(net, params, np.zeros((T, B, D)), np.zeros((T, B), int))
+
+
+def test_the_generated_clipping_helpers_do_what_torch_does():
+    torch = pytest.importorskip("torch")
+    mod = compile_network(network("lstm", layers=2, loss="xent"))
+    rng = np.random.default_rng(4)
+    params = mod.init_network(D, SIZES, K)
+    E, cache = mod.loss(params, 10 * rng.normal(size=(T, B, D)), rng.integers(0, K, size=(T, B)))
+    grads = mod.backward(params, cache)
+    arrays = [g[n] for g in grads["layers"] for n in mod.PARAMS] + [grads["V"], grads["b_y"]]
+    tensors = [torch.nn.Parameter(torch.zeros(a.shape, dtype=torch.float64)) for a in arrays]
+    for t, a in zip(tensors, arrays):
+        t.grad = torch.tensor(a.copy())
+    want_norm = float(torch.nn.utils.clip_grad_norm_(tensors, 0.5))
+    x_before = grads["x"].copy()
+    norm = mod.clip_by_global_norm(grads, 0.5)
+    assert norm == pytest.approx(want_norm, rel=1e-12) and norm > 0.5
+    for t, a in zip(tensors, arrays):
+        np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-12)
+    assert np.array_equal(grads["x"], x_before)            # δx is not a parameter's
+    mod.clip_by_value(grads, 1e-3)
+    assert max(np.abs(a).max() for a in arrays) <= 1e-3
+    with pytest.raises(ValueError, match="max_norm must be > 0"):
+        mod.clip_by_global_norm(grads, 0)

@@ -4,6 +4,7 @@ init_network, loss and backward.
 
     loss(params, x, targets, h0s=None, c0s=None) -> (E, cache)
     backward(params, cache) -> {"layers": [grads of each layer], "V": ..., "b_y": ..., "x": ...}
+    clip_by_global_norm(grads, max_norm) -> norm,  clip_by_value(grads, limit): in place
 
 params = {"layers": [one cell's params per layer], "V": (K, H_L), "b_y": (K,)}.
 E sums ℓ_t over the steps with a loss and over the batch, as the derivation does.
@@ -132,6 +133,33 @@ def backward(params, cache):
         dh = layers[l].pop("x")
     grads["layers"], grads["x"] = layers, dh
     return grads
+
+
+def _parameter_gradients(grads):
+    """The gradients a training step applies: every layer's parameters', V's and b_y's."""
+    return [g[name] for g in grads["layers"] for name in PARAMS] + [grads["V"], grads["b_y"]]
+
+
+def clip_by_global_norm(grads, max_norm):
+    """Scale every parameter gradient by min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ the 2-norm of all
+    of them as one vector (torch.nn.utils.clip_grad_norm_'s rule); in place.  Returns ‖g‖."""
+    if not max_norm > 0:
+        raise ValueError(f"max_norm must be > 0, got {{max_norm}}")
+    arrays = _parameter_gradients(grads)
+    norm = float(np.sqrt(sum(np.vdot(g, g).real for g in arrays)))
+    scale = max_norm / (norm + 1e-6)
+    if scale < 1:
+        for g in arrays:
+            g *= scale
+    return norm
+
+
+def clip_by_value(grads, limit):
+    """Clip every parameter gradient's entries to [−limit, limit]; in place."""
+    if not limit > 0:
+        raise ValueError(f"limit must be > 0, got {{limit}}")
+    for g in _parameter_gradients(grads):
+        np.clip(g, -limit, limit, out=g)
 '''
 
 
@@ -152,7 +180,8 @@ def emit_network(net, complex_safe=False, dtype="float64"):
            f"--loss {net.loss} --loss-at {net.loss_at}`);\nregenerate it rather than edit it.  Needs only NumPy.\n\n"
            "    init_network(D, sizes, K, *, seed=0, dtype=DTYPE) -> params\n"
            "    loss(params, x, targets, h0s=None, c0s=None) -> (E, cache)\n"
-           "    backward(params, cache) -> {\"layers\": [...], \"V\": ..., \"b_y\": ..., \"x\": ...}\n\n"
+           "    backward(params, cache) -> {\"layers\": [...], \"V\": ..., \"b_y\": ..., \"x\": ...}\n"
+           "    clip_by_global_norm(grads, max_norm) -> norm;  clip_by_value(grads, limit)   (in place)\n\n"
            "Each layer is the cell's kernel (layer_forward, layer_backward, init_params below).\n"
            "The derivation: `lstm-sym derive " + f"{net.cell.name} --layers {net.layers} --loss {net.loss} "
            f"--loss-at {net.loss_at}`.\n" + '"""')
