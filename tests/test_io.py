@@ -39,6 +39,12 @@ def test_to_ascii_leaves_nothing_outside_ascii():
     assert out.isascii() and "dh_{t-1}" in out and "(.)" in out and "h_0" in out
 
 
+def test_the_network_head_stays_distinct_in_ascii():
+    # ŷ_t − y_t must not become y_t - y_t; ⟨ ⟩ and ½ must not vanish
+    out = io.to_ascii("δ_{y,t} = ŷ_t − y_t;  ℓ_t = −⟨y_t, log softmax(z_t)⟩;  ½‖z_t − y_t‖²")
+    assert out == "d_{y,t} = y^_t - y_t;  l_t = -<y_t, log softmax(z_t)>;  1/2||z_t - y_t||^2"
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 def test_a_full_disk_is_exit_2_with_one_line():
     with open("/dev/full", "w") as full:
