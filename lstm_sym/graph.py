@@ -249,7 +249,7 @@ def export(g, fmt):
 
 def unroll_network(net, T, progress=None):
     """The network's DAG: each layer's unrolled cell (nodes named "l<k>:…"),
-    layer k's h_t standing in for layer k+1's x_t, then the head z_t = V h_t + b_y,
+    layer k's h_t standing in for layer k+1's x_t, then the head a_t = V h_t + b_y,
     the loss op ℓ_t against the target y_t at each step that has a loss, and E."""
     import networkx as nx
     cell, L = net.cell, net.layers
@@ -272,7 +272,7 @@ def unroll_network(net, T, progress=None):
     loss_op = "softmax_xent" if net.loss == "xent" else "half_squared_error"
     g.add_node("E", kind="loss", op="sum", step=T, label="E = Σ_t ℓ_t" if net.loss_at == "all" else "E = ℓ_T")
     for t in steps:
-        h, z, y, ell = f"l{L}:{cell.states[0]}_{t}", f"z_{t}", f"y_{t}", f"ℓ_{t}"
+        h, z, y, ell = f"l{L}:{cell.states[0]}_{t}", f"a_{t}", f"y_{t}", f"ℓ_{t}"
         g.add_node(f"V h_{t}", kind="op", op="matvec", shape="K", step=t, label=f"V h_{t}")
         g.add_edge("V", f"V h_{t}", op="matvec", role="matrix")
         g.add_edge(h, f"V h_{t}", op="matvec", role="vector")

@@ -1,6 +1,6 @@
 """A network: L stacked layers of one cell, an output head and a loss.
 
-    z_t = V h_t^{(L)} + b_y,   ℓ_t = −⟨y_t, log softmax(z_t)⟩ (xent) or ½‖z_t − y_t‖² (mse),
+    a_t = V h_t^{(L)} + b_y,   ℓ_t = −⟨y_t, log softmax(a_t)⟩ (xent) or ½‖a_t − y_t‖² (mse),
     E = Σ_t ℓ_t (loss_at="all", many-to-many) or ℓ_T (loss_at="last", many-to-one).
 
 Layer l's h_t is layer l+1's x_t.  The head and the losses are ops of the op
@@ -17,13 +17,13 @@ from .evaluate import Context, FloatBackend, evaluate, run_backward, run_forward
 from .ir import Add, Delta, MatVec, TimeSum, Var
 from .ops import HalfSquaredError, Softmax, SoftmaxXent, backprop
 
-HEADS = {"linear": "z_t = V h_t + b_y", "softmax": "ŷ_t = softmax(V h_t + b_y)"}
+HEADS = {"linear": "a_t = V h_t + b_y", "softmax": "ŷ_t = softmax(V h_t + b_y)"}
 LOSSES = {"mse": "linear", "xent": "softmax"}        # loss -> the head it needs
 LOSS_AT = ("all", "last")
 
 V = Var("V", "param", ("K", "H"), None)
 B_Y = Var("b_y", "param", ("K",), None)
-Z = Var("z", "inter", ("K",), 0)
+Z = Var("a", "inter", ("K",), 0)      # the logits (z_t is the GRU's update gate)
 Y = Var("y", "input", ("K",), 0)
 H_TOP = Var("h", "state", ("H",), 0)
 
@@ -151,7 +151,7 @@ def run_network(net, layers, head, xs, ys, init=None):
     for t in steps:
         hctx.t = t
         hctx.env["h", t], hctx.env["y", t] = inputs[t - 1], targets[t]
-        hctx.env["z", t] = head["V"] @ inputs[t - 1] + head["b_y"]
+        hctx.env["a", t] = head["V"] @ inputs[t - 1] + head["b_y"]
         E += float(evaluate(net.loss_node, hctx))
         hctx.deltas["y", True, t] = evaluate(hd.output_delta, hctx)
         gV = gV + evaluate(hd.grads["V"].a, hctx)

@@ -76,8 +76,8 @@ def run(capsys, *argv):
 def test_derive_prints_the_network_as_the_seeds_teach_it(capsys):
     code, out, err = run(capsys, "derive", "lstm", "--layers", "2", "--head", "softmax", "--loss", "xent")
     assert code == 0 and err == ""
-    for line in ["z_t = V h_t^(2) + b_y", "ŷ_t = softmax(z_t)", "δ_{y,t} = ∂ℓ_t/∂z_t = ŷ_t − y_t",
-                 "∂ℓ_t/∂h_t^(2) = Vᵀ δ_{y,t}", "∂ℓ_t/∂h_t^(1) = δx_t^(2)",
+    for line in ["a_t = V h_t^(2) + b_y", "ŷ_t = softmax(a_t)", "δ_{y,t} = ∂ℓ_t/∂a_t = ŷ_t − y_t",
+                 "∂ℓ_t/∂h_t^(2) = Vᵀ δ_{y,t}", "∂E/∂h_t^(1) through layer 2's input = δx_t^(2)",
                  "∂E/∂V = Σ_{t=1}^{T} δ_{y,t} h_t^(2)ᵀ", "∂E/∂b_y = Σ_{t=1}^{T} δ_{y,t}",
                  "δx_t = W_fxᵀ δ_{f,t}"]:
         assert line in out, line
@@ -86,9 +86,9 @@ def test_derive_prints_the_network_as_the_seeds_teach_it(capsys):
 def test_many_to_one_has_an_output_error_at_step_T_only(capsys):
     code, out, _ = run(capsys, "derive", "lstm", "--loss", "mse", "--loss-at", "last")
     assert code == 0
-    assert "E = ℓ_T" in out and "δ_{y,t} = ∂ℓ_t/∂z_t = z_t − y_t" in out
+    assert "E = ℓ_T" in out and "δ_{y,t} = ∂ℓ_t/∂a_t = a_t − y_t" in out
     assert "∂E/∂V = δ_{y,T} h_T^(1)ᵀ" in out and "only step T has a loss" in out
-    assert "∂ℓ_t/∂h_t^(1) = δx_t^(2)" not in out          # one layer: nothing between layers
+    assert "through layer 2" not in out          # one layer: nothing between layers
 
 
 @pytest.mark.parametrize("fmt", ["text", "latex", "markdown", "jupyter"])

@@ -20,13 +20,13 @@ def test_layers_are_linked_and_the_loss_reaches_the_bottom_layer():
         g.has_edge("l1:h_2", n) for n in g if n.startswith("l2:"))
     assert nx.has_path(g, "l1:c_0", "E") and nx.has_path(g, "l1:x_1", "E")
     assert [n for n in g.predecessors("E")] == [f"ℓ_{t}" for t in range(1, 5)]
-    assert g.edges["z_3", "ℓ_3"]["op"] == "softmax_xent" and g.edges["y_3", "ℓ_3"]["role"] == "target"
+    assert g.edges["a_3", "ℓ_3"]["op"] == "softmax_xent" and g.edges["y_3", "ℓ_3"]["role"] == "target"
 
 
 def test_many_to_one_has_a_loss_at_step_T_only():
     g = unroll_network(network("rnn", layers=2, loss="mse", loss_at="last"), 3)
     assert list(g.predecessors("E")) == ["ℓ_3"] and "ℓ_1" not in g
-    assert g.edges["z_3", "ℓ_3"]["op"] == "half_squared_error"
+    assert g.edges["a_3", "ℓ_3"]["op"] == "half_squared_error"
     assert nx.has_path(g, "l1:h_1", "E")          # step 1 reaches the loss only through the recurrence
 
 

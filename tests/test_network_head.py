@@ -51,7 +51,7 @@ def derived(net, Vm, b, hs, ys):
     for t in steps:
         ctx.t = t
         ctx.env["h", t], ctx.env["y", t] = hs[t - 1], ys[t - 1]
-        ctx.env["z", t] = Vm @ hs[t - 1] + b
+        ctx.env["a", t] = Vm @ hs[t - 1] + b
         ctx.deltas["y", True, t] = evaluate(hd.output_delta, ctx)
         gV += evaluate(hd.grads["V"].a, ctx)
         gb += evaluate(hd.grads["b_y"].a, ctx)
@@ -95,14 +95,14 @@ def test_each_loss_rule_is_the_complex_step_of_its_own_forward(op):
     for k in range(K):
         zz = z.astype(complex)
         zz[k] += 1e-30j
-        ctx.env["z", 1] = zz
+        ctx.env["a", 1] = zz
         step[k] = evaluate(node, ctx).imag / 1e-30
     acc = {}
     from lstm_sym.ops import backprop
     backprop(node, None, None, acc)
     real = Context(FloatBackend(), {}, K)
     real.t = 1
-    real.env["z", 1], real.env["y", 1] = z, y
+    real.env["a", 1], real.env["y", 1] = z, y
     np.testing.assert_allclose(evaluate(acc[Z][0], real), step, rtol=1e-12, atol=1e-14)
 
 
@@ -111,7 +111,7 @@ def test_the_xent_rule_is_what_sympy_differentiates():
     ys = [sympy.Rational(1, 2), sympy.Rational(1, 3), sympy.Rational(1, 6)]
     ctx = Context(SympyBackend(), {}, 3)
     ctx.t = 1
-    ctx.env["z", 1] = np.array(zs, dtype=object)
+    ctx.env["a", 1] = np.array(zs, dtype=object)
     ctx.env["y", 1] = np.array(ys, dtype=object)
     ell = evaluate(SoftmaxXent(Z, Y), ctx)
     rule = evaluate(Softmax(Z), ctx) - ctx.env["y", 1]
@@ -132,14 +132,14 @@ def test_a_wrong_rule_in_the_table_is_caught(monkeypatch):
 
 def test_the_head_prints_as_the_seeds_write_it():
     hd = head_derivation(network("lstm", loss="xent"))
-    assert text(hd.output_delta) == "softmax(z_t) − y_t"
+    assert text(hd.output_delta) == "softmax(a_t) − y_t"
     assert text(hd.into_top) == "Vᵀ δ_{y,t}"
     assert text(hd.grads["V"]) == "Σ_{t=1}^{T} δ_{y,t} h_tᵀ"
     assert text(hd.grads["b_y"]) == "Σ_{t=1}^{T} δ_{y,t}"
     assert r"\operatorname{softmax}" in latex(hd.output_delta)
-    assert text(head_derivation(network("lstm", loss="mse")).output_delta) == "z_t − y_t"
-    assert text(SoftmaxXent(Z, Y)) == "−⟨y_t, log softmax(z_t)⟩"
-    assert text(HalfSquaredError(Z, Y)) == "½‖z_t − y_t‖²"
+    assert text(head_derivation(network("lstm", loss="mse")).output_delta) == "a_t − y_t"
+    assert text(SoftmaxXent(Z, Y)) == "−⟨y_t, log softmax(a_t)⟩"
+    assert text(HalfSquaredError(Z, Y)) == "½‖a_t − y_t‖²"
 
 
 def test_softmax_alone_has_no_rule():
@@ -152,7 +152,7 @@ def test_the_exact_proof_refuses_the_head_by_name():
     from lstm_sym.verify.field import FieldBackend, Oracle
     ctx = Context(FieldBackend(Oracle(0)), {}, K)
     ctx.t = 1
-    ctx.env["z", 1] = ctx.env["y", 1] = np.zeros(K, dtype=object)
+    ctx.env["a", 1] = ctx.env["y", 1] = np.zeros(K, dtype=object)
     with pytest.raises(ValueError, match="cross-entropy"):
         evaluate(SoftmaxXent(Z, Y), ctx)
 

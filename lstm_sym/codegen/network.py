@@ -102,13 +102,13 @@ def loss(params, x, targets, h0s=None, c0s=None):
     y = _targets(targets, T, B, K, h.dtype)
     top = h if LOSS_AT == "all" else h[-1:]
 {forward_comments}
-    z = top @ V.T + b_y
+    logits = top @ V.T + b_y
     if LOSS == "xent":
-        shifted = z - z.real.max(axis=-1, keepdims=True)     # the real part: analytic for the complex step
+        shifted = logits - logits.real.max(axis=-1, keepdims=True)     # the real part: analytic for the complex step
         log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         E, out = -np.sum(y * log_p), np.exp(log_p)       # out: ŷ_t
     else:
-        E, out = 0.5 * np.sum((z - y) ** 2), z
+        E, out = 0.5 * np.sum((logits - y) ** 2), logits
     return E.item(), {{"caches": caches, "top": top, "out": out, "y": y, "h_shape": (T, B, H)}}
 
 
@@ -186,7 +186,7 @@ def emit_network(net, complex_safe=False, dtype="float64"):
            "The derivation: `lstm-sym derive " + f"{net.cell.name} --layers {net.layers} --loss {net.loss} "
            f"--loss-at {net.loss_at}`.\n" + '"""')
     source = em.module(docstring=doc, prefix="layer_")
-    forward = [("z_t", "V h_t^(L) + b_y"), ("ℓ_t", tp.doprint(net.loss_node)),
+    forward = [("a_t", "V h_t^(L) + b_y"), ("ℓ_t", tp.doprint(net.loss_node)),
                ("E", "Σ_t ℓ_t, over the batch too" if net.loss_at == "all" else "ℓ_T, over the batch")]
     backward = [("δ_{y,t}", tp.doprint(hd.output_delta) + " (the loss op's rule)"),
                 ("∂E/∂V", tp.doprint(hd.grads["V"])), ("∂E/∂b_y", tp.doprint(hd.grads["b_y"])),

@@ -47,7 +47,7 @@ def run_network_check(args):
         raise ValueError("a network is checked in float64 (drop --dtype)")
     methods = METHODS if args.method is None else [m.strip() for m in args.method.split(",") if m.strip()]
     report = check_network(network_of(args), methods, tuple(parse_sizes(args.sizes, 3)), batch=args.batch,
-                           seed=args.seed)
+                           seed=args.seed, limit=not args.no_limit)
     code = print_verdict(str(report), report.exit_code)
     if code == 2:
         print("lstm-sym: error: nothing compared the network against a referee (see the skipped lines above)",

@@ -12,10 +12,12 @@ import numpy as np
 
 from ..codegen.network import emit_network
 from ..network import run_network
+from .differences import roundoff
 from .errors import gradient_floor, relative_error
 
-TOL = {"derivation": 1e-10, "central": 1e-6, "complex": 1e-10, "directional": 1e-6, "torch": 1e-10}
-METHODS = tuple(TOL)
+METHODS = ("derivation", "central", "complex", "directional", "torch")
+ALIASES = {"fd": ("central",), "all": METHODS}         # as `check` takes them for a cell
+MAX_ENTRIES = 4000       # entry-by-entry differences past this: skipped (the directional check still runs)
 # the cell's referees that do not run on a network (yet), and why: said in every report
 NOT_ON_NETWORKS = {
     "symbolic": "the exact proof runs on a cell; the network's head is checked by the referees above",
@@ -82,7 +84,19 @@ def _problem(net, module, D, H, K, T, B, seed):
     return params, x, (y if net.loss_at == "all" else y[0])
 
 
-def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None):
+def tolerance(method):
+    """The cell check's float64 tolerance for the same method (verify.methods' registry)."""
+    from .methods import REGISTRY
+    return REGISTRY[method].tolerance("float64")
+
+
+def step(method):
+    """The cell check's float64 step for a difference method (None: not one)."""
+    from .methods import REGISTRY
+    return REGISTRY[method].step.get("float64")
+
+
+def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None, limit=True):
     """Every referee on one random problem (D, H, T = sizes; every layer H wide, as
     torch's stacked modules are).  source: a module's text to check instead of the
     generated one (the complex step still differentiates the generated forward)."""
@@ -95,20 +109,30 @@ def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
     report = NetworkReport(f"{net.cell.name}: {net.layers} layers, {net.head} head, {net.loss} at "
                            f"{'every step' if net.loss_at == 'all' else 'step T'}; D, H, T, K, B = "
                            f"{D}, {H}, {T}, {K}, {batch}")
+    methods = [m for name in methods for m in ALIASES.get(name, (name,))]
+    entries = sum(a.size for a in _leaves(params, x).values())
     for method in methods:
         if method in NOT_ON_NETWORKS:
             continue
-        if method not in TOL:
-            raise ValueError(f"unknown method {method!r} for a network: choose from {', '.join(METHODS)}")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r} for a network: choose from {', '.join(METHODS)} "
+                             "(fd, all)")
+        if method in ("central", "complex") and entries > MAX_ENTRIES and limit:
+            report.skipped.append((method, f"{entries} entries, two losses each: past {MAX_ENTRIES}, "
+                                           "the directional check stands in (--no-limit runs it)"))
+            continue
+        h, tol = step(method), tolerance(method)
         try:
-            theirs = REFEREES[method](net, module, params, x, y, ours)
+            theirs = REFEREES[method](net, module, params, x, y, ours, *([h] if h else []))
         except CannotRun as e:
             report.skipped.append((method, str(e)))
             continue
+        # a difference quotient cannot see below the rounding of E itself: no evidence there
+        noise = roundoff(abs(E), h, "float64") / tol if method in ("central", "directional") else 0.0
         for name, ref in theirs.items():
             got, ref = ref if isinstance(ref, tuple) else (ours[name], ref)
-            report.rows.append((method, name, relative_error(got, ref, floor), TOL[method]))
-    report.skipped += [(m, why) for m, why in NOT_ON_NETWORKS.items() if m in methods or methods is METHODS]
+            report.rows.append((method, name, relative_error(got, ref, max(floor, noise)), tol))
+    report.skipped += [(m, why) for m, why in NOT_ON_NETWORKS.items() if m in methods or set(methods) >= set(METHODS)]
     return report
 
 
