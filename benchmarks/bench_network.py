@@ -15,21 +15,7 @@ import torch
 from lstm_sym.bench import SETTLE, settle
 from lstm_sym.network import network
 from lstm_sym.verify.network_check import compile_network
-from lstm_sym.verify.torch_oracle import to_torch
-
-
-def torch_net(params, layers):
-    singles = [to_torch("lstm", {k: v.astype(np.float64) for k, v in p.items()}) for p in params["layers"]]
-    H, D = singles[0].hidden_size, singles[0].input_size
-    lstm = torch.nn.LSTM(D, H, num_layers=layers, dtype=torch.float64)
-    head = torch.nn.Linear(H, params["V"].shape[0], dtype=torch.float64)
-    with torch.no_grad():
-        for l, single in enumerate(singles):
-            for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(lstm, f"{part}_l{l}").copy_(getattr(single, f"{part}_l0"))
-        head.weight.copy_(torch.tensor(params["V"].astype(np.float64)))
-        head.bias.copy_(torch.tensor(params["b_y"].astype(np.float64)))
-    return lstm, head
+from lstm_sym.verify.torch_network import stacked_torch
 
 
 def main():
@@ -46,7 +32,7 @@ def main():
     rng = np.random.default_rng(0)
     params64 = mod.init_network(D, H, K, seed=0)
     x64, y = rng.standard_normal((T, B, D)), rng.integers(0, K, size=(T, B))
-    lstm, head = torch_net(params64, L)
+    lstm, head = stacked_torch("lstm", params64)
     xt = torch.tensor(x64, requires_grad=True)
     yt = torch.tensor(y.reshape(-1))
     ours = mod.loss(params64, x64, y)[0]

@@ -15,7 +15,7 @@ import numpy as np
 
 from .evaluate import Context, FloatBackend, evaluate, run_backward, run_forward
 from .ir import Add, Delta, MatVec, TimeSum, Var
-from .ops import HalfSquaredError, Softmax, SoftmaxXent, backprop
+from .ops import HalfSquaredError, SoftmaxXent, backprop
 
 HEADS = {"linear": "a_t = V h_t + b_y", "softmax": "ŷ_t = softmax(V h_t + b_y)"}
 LOSSES = {"mse": "linear", "xent": "softmax"}        # loss -> the head it needs
@@ -40,11 +40,6 @@ class Network:
     def loss_node(self):
         """ℓ_t over z_t and y_t: one op of the table."""
         return SoftmaxXent(Z, Y) if self.loss == "xent" else HalfSquaredError(Z, Y)
-
-    @property
-    def output(self):
-        """What the head outputs: ŷ_t = softmax(z_t), or z_t itself."""
-        return Softmax(Z) if self.head == "softmax" else Z
 
 
 def network(cell, layers=1, head=None, loss="mse", loss_at="all"):

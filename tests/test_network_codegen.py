@@ -2,23 +2,15 @@
 against the IR interpreter's composition (lstm_sym.network.run_network, itself
 checked against a network written in NumPy), one sequence at a time, and
 against central differences of its own loss; its refusals."""
-import types
 
 import numpy as np
 import pytest
 
-from lstm_sym.codegen.network import emit_network
 from lstm_sym.network import network, run_network
+from lstm_sym.verify.network_check import compile_network
 
 D, K, T, B = 3, 4, 4, 2
 SIZES = [5, 3]
-
-
-def compile_network(net):
-    module = types.ModuleType("net")
-    exec(compile(emit_network(net), "<network>", "exec"), module.__dict__)
-    return module
-
 
 def targets(net, rng):
     steps = T if net.loss_at == "all" else 1
@@ -27,7 +19,6 @@ def targets(net, rng):
     else:
         y = rng.normal(size=(steps, B, K))
     return y if net.loss_at == "all" else y[0]
-
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("loss, loss_at", [("xent", "all"), ("xent", "last"), ("mse", "all"), ("mse", "last")])
@@ -63,7 +54,6 @@ def test_the_generated_network_matches_the_interpreter(cell, loss, loss_at):
             np.testing.assert_allclose(grads["layers"][l][p], want["layers"][l][p], rtol=1e-10, atol=1e-12,
                                        err_msg=f"layer {l + 1} {p}")
 
-
 def test_the_generated_network_against_central_differences_of_its_own_loss():
     net = network("lstm", layers=2, loss="xent")
     mod = compile_network(net)
@@ -86,7 +76,6 @@ def test_the_generated_network_against_central_differences_of_its_own_loss():
             assert g["layers"][where][name][idx] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
     assert "h0" in g["layers"][0] and g["layers"][1]["c0"].shape == (B, SIZES[1])
 
-
 @pytest.mark.parametrize("bad, says", [
     (lambda p, x, y: (p, x, np.full((T, B), K)), "targets holds class 4, outside 0..3"),
     (lambda p, x, y: (p, x, np.zeros((T, B + 1), int)), r"expected class indices \(T, B\) = \(4, 2\)"),
@@ -101,7 +90,6 @@ def test_bad_input_is_one_value_error(bad, says):
     args = bad(params, rng.normal(size=(T, B, D)), rng.integers(0, K, size=(T, B)))
     with pytest.raises(ValueError, match=says):
         mod.loss(*args)
-
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("loss, loss_at", [("xent", "all"), ("xent", "last"), ("mse", "all"), ("mse", "last")])
@@ -127,7 +115,6 @@ def test_the_generated_network_matches_torch_stacked_layers_linear_and_loss(cell
         for p, g in theirs["layers"][l].items():
             np.testing.assert_allclose(ours["layers"][l][p], g, rtol=1e-10, atol=1e-12, err_msg=f"layer {l + 1} {p}")
 
-
 def test_torch_refuses_layers_of_different_sizes():
     pytest.importorskip("torch")
     from lstm_sym.verify.torch_network import torch_network_gradients
@@ -136,7 +123,6 @@ def test_torch_refuses_layers_of_different_sizes():
     params = mod.init_network(D, [5, 3], K)
     with pytest.raises(ValueError, match=r"one hidden size; the layers have \[3, 5\]"):
         torch_network_gradients(net, params, np.zeros((T, B, D)), np.zeros((T, B), int))
-
 
 def test_the_generated_clipping_helpers_do_what_torch_does():
     torch = pytest.importorskip("torch")

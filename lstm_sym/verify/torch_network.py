@@ -11,29 +11,37 @@ import numpy as np
 from .torch_oracle import MODULES, _torch, from_torch_grads, to_torch
 
 
+def stacked_torch(name, params):
+    """torch's num_layers=L module and nn.Linear holding params (float64): each layer's
+    weights through the single-layer mapping of torch_oracle."""
+    torch = _torch()
+    singles = [to_torch(name, p) for p in params["layers"]]
+    sizes = {m.hidden_size for m in singles}
+    L = len(singles)
+    if len(sizes) != 1:
+        raise ValueError(f"torch's {MODULES[name]}(num_layers={L}) has one hidden size; "
+                         f"the layers have {sorted(sizes)}")
+    H, D = singles[0].hidden_size, singles[0].input_size
+    kw = {"nonlinearity": "tanh"} if name == "rnn" else {}
+    stacked = getattr(torch.nn, MODULES[name])(D, H, num_layers=L, dtype=torch.float64, **kw)
+    head = torch.nn.Linear(H, params["b_y"].shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        for l, single in enumerate(singles):
+            for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(stacked, f"{part}_l{l}").copy_(getattr(single, f"{part}_l0"))
+        head.weight.copy_(torch.tensor(np.asarray(params["V"], dtype=np.float64)))
+        head.bias.copy_(torch.tensor(np.asarray(params["b_y"], dtype=np.float64)))
+    return stacked, head
+
+
 def torch_network_gradients(net, params, x, targets, h0s=None, c0s=None):
     """(E, grads) as the generated network module's backward() gives them:
     {"layers": [our names per layer, with "h0" (and "c0")], "V", "b_y", "x"}.
     targets: (T, B) class indices or (T, B, K) rows (one step fewer axis for loss_at last)."""
     torch = _torch()
     name = net.cell.name
-    singles = [to_torch(name, p) for p in params["layers"]]
-    sizes = {m.hidden_size for m in singles}
-    if len(sizes) != 1:
-        raise ValueError(f"torch's {MODULES[name]}(num_layers={net.layers}) has one hidden size; "
-                         f"the layers have {sorted(sizes)}")
-    H, D, L = singles[0].hidden_size, singles[0].input_size, net.layers
-    kw = {"nonlinearity": "tanh"} if name == "rnn" else {}
-    stacked = getattr(torch.nn, MODULES[name])(D, H, num_layers=L, dtype=torch.float64, **kw)
-    with torch.no_grad():
-        for l, single in enumerate(singles):
-            for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(stacked, f"{part}_l{l}").copy_(getattr(single, f"{part}_l0"))
-    K = params["b_y"].shape[0]
-    head = torch.nn.Linear(H, K, dtype=torch.float64)
-    with torch.no_grad():
-        head.weight.copy_(torch.tensor(params["V"], dtype=torch.float64))
-        head.bias.copy_(torch.tensor(params["b_y"], dtype=torch.float64))
+    stacked, head = stacked_torch(name, params)
+    H, L, K = stacked.hidden_size, net.layers, params["b_y"].shape[0]
     T, B, _ = x.shape
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     start = lambda given: torch.tensor(np.stack(given) if given is not None else np.zeros((L, B, H)),
