@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 a gradient (or forward) is wrong, 2 bad input or an
 I/O error, 130 interrupted (SIGINT), 143 terminated (SIGTERM)."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
@@ -38,6 +39,16 @@ def entry(argv=None):
             signal.signal(sig, signal.SIG_IGN)
         except ValueError:               # not the main thread
             pass
+    if code in (130, 143):
+        # CPython turns the exit into a SIGINT death when a KeyboardInterrupt ever
+        # left C-level evaluation (an extension's PyRun_String), even one caught
+        # here: an interrupted run skips the interpreter's teardown instead.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
     return code
 
 
