@@ -14,7 +14,7 @@ import torch
 
 from lstm_sym.bench import SETTLE, settle
 from lstm_sym.network import network
-from lstm_sym.verify.network_check import compile_network
+from lstm_sym.codegen.network import compile_network
 from lstm_sym.verify.torch_network import stacked_torch
 
 

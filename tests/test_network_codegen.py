@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lstm_sym.network import network, run_network
-from lstm_sym.verify.network_check import compile_network
+from lstm_sym.codegen.network import compile_network
 
 D, K, T, B = 3, 4, 4, 2
 SIZES = [5, 3]

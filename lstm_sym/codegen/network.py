@@ -11,6 +11,9 @@ E sums ℓ_t over the steps with a loss and over the batch, as the derivation do
 """
 from __future__ import annotations
 
+import linecache
+import types
+
 from ..network import head_derivation
 from ..printing.text import TextPrinter
 from .emit import emitter
@@ -193,3 +196,14 @@ def emit_network(net, complex_safe=False, dtype="float64"):
                 ("∂ℓ_t/∂h_t^(L)", tp.doprint(hd.into_top))]
     return source + HEAD_TEMPLATE.format(layers=net.layers, head=net.head, loss=net.loss, loss_at=net.loss_at,
                                          forward_comments=_comments(forward), backward_comments=_comments(backward))
+
+
+def compile_network(net, complex_safe=False, source=None, dtype="float64"):
+    """The network's generated module (or `source`, e.g. a module with a bug put in), in-process."""
+    source = source or emit_network(net, complex_safe=complex_safe, dtype=dtype)
+    filename = f"<lstm_sym.codegen network {net.cell.name}{' complex-safe' if complex_safe else ''}>"
+    module = types.ModuleType(f"lstm_sym_network_{net.cell.name}")
+    module.__file__ = filename
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)   # tracebacks show it
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module

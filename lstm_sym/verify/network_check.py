@@ -5,12 +5,11 @@ complex step of the module's own loss, a directional derivative, and torch
 (nn.RNN/LSTM/GRU(num_layers=L) + nn.Linear + nn.CrossEntropyLoss)."""
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..codegen.network import emit_network
+from ..codegen.network import compile_network
 from ..network import run_network
 from .differences import roundoff
 from .errors import gradient_floor, relative_error
@@ -51,14 +50,6 @@ class NetworkReport:
         out.append("verdict: " + (f"WRONG: {', '.join(wrong)}" if wrong else
                                   "every gradient agrees with every referee" if self.rows else "nothing compared"))
         return "\n".join(out)
-
-
-def compile_network(net, complex_safe=False, source=None):
-    """The network's generated module (or `source`, e.g. a module with a bug put in), in-process."""
-    module = types.ModuleType(f"lstm_sym_network_{net.cell.name}")
-    source = source or emit_network(net, complex_safe=complex_safe)
-    exec(compile(source, f"<network {net.cell.name}>", "exec"), module.__dict__)
-    return module
 
 
 def _flat(grads):
