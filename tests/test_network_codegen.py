@@ -146,3 +146,221 @@ def test_the_generated_clipping_helpers_do_what_torch_does():
     assert max(np.abs(a).max() for a in arrays) <= 1e-3
     with pytest.raises(ValueError, match="max_norm must be > 0"):
         mod.clip_by_global_norm(grads, 0)
+
+
+# --- refusals: every one a ValueError in one line, naming the argument (and the layer) ---
+
+@pytest.fixture(scope="module")
+def rnn2():
+    return compile_network(network("rnn", layers=2, loss="xent"))
+
+@pytest.fixture(scope="module")
+def lstm2():
+    return compile_network(network("lstm", layers=2, loss="xent"))
+
+def problem(mod, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    params = mod.init_network(D, SIZES, K, dtype=dtype)
+    return params, rng.normal(size=(T, B, D)).astype(dtype), rng.integers(0, K, size=(T, B))
+
+def replaced(params, layer=None, **arrays):
+    """A copy of params with some arrays replaced: a layer's (layer 1-based) or the head's."""
+    out = {"layers": [dict(p) for p in params["layers"]], "V": params["V"], "b_y": params["b_y"]}
+    (out if layer is None else out["layers"][layer - 1]).update(arrays)
+    return out
+
+def refused(call, *words):
+    """call() raises one ValueError whose one-line message holds every word."""
+    with pytest.raises(ValueError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message and all(w in message for w in words), message
+    return message
+
+@pytest.mark.parametrize("name", ["V", "b_y"])
+@pytest.mark.parametrize("layers, head", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_a_head_of_another_dtype_than_the_layers_is_refused_by_loss(rnn2, name, layers, head):
+    params, x, y = problem(rnn2, layers)
+    bad = replaced(params, **{name: params[name].astype(head)})
+    refused(lambda: rnn2.loss(bad, x, y), f"{name} has dtype {np.dtype(head)}", f"expected {np.dtype(layers)}")
+
+def test_an_integer_or_complex_head_is_refused_where_the_module_is_not_complex_safe(rnn2):
+    params, x, y = problem(rnn2)
+    refused(lambda: rnn2.loss(replaced(params, V=np.ones((K, SIZES[-1]), int)), x, y), "V has dtype int64")
+    refused(lambda: rnn2.loss(replaced(params, b_y=params["b_y"] + 0j), x, y), "b_y has dtype complex128")
+    refused(lambda: rnn2.loss(params, x + 0j, y), "x has dtype complex128", "float32 or float64")
+
+def test_a_refusal_from_a_layers_kernel_names_the_layer(lstm2):
+    params, x, y = problem(lstm2)
+    refused(lambda: lstm2.loss(replaced(params, 2, W_fh=np.zeros((3, 5))), x, y), "layer 2: W_fh has shape (3, 5)")
+    h0s = [np.zeros((B, SIZES[0])), np.zeros((B, SIZES[0]))]
+    refused(lambda: lstm2.loss(params, x, y, h0s), "layer 2: h0 has shape (2, 5)", "(B, H) = (2, 3)")
+    refused(lambda: lstm2.loss(replaced(params, 1, b_f=np.zeros(4)), x, y), "layer 1: b_f has shape (4,)")
+    _, cache = lstm2.loss(params, x, y)
+    refused(lambda: lstm2.backward(replaced(params, 2, W_ox=np.zeros((3, 3))), cache), "layer 2: W_ox has shape")
+    refused(lambda: lstm2.loss(replaced(params, 2, W_fh=params["layers"][1]["W_fh"].astype(np.float32)), x, y),
+            "layer 2: W_fh has dtype float32")
+
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_c0s_is_refused_for_a_cell_without_a_c_state(cell):
+    mod = compile_network(network(cell, layers=2, loss="xent"))
+    params, x, y = problem(mod)
+    c0s = [np.zeros((B, H)) for H in SIZES]
+    refused(lambda: mod.loss(params, x, y, c0s=c0s), "c0s given", f"the {cell} cell has no c state")
+    assert np.isfinite(mod.loss(params, x, y, h0s=c0s)[0])           # h0s still taken
+
+@pytest.mark.parametrize("where, name, value", [
+    (2, "W_fh", np.nan), (1, "b_o", np.inf), (None, "V", -np.inf), (None, "b_y", np.nan),
+    ("h0s", 1, np.nan), ("c0s", 2, np.inf)])
+def test_nan_or_infinity_in_a_parameter_or_an_initial_state_is_refused(lstm2, where, name, value):
+    params, x, y = problem(lstm2)
+    if where in ("h0s", "c0s"):
+        states = [np.zeros((B, H)) for H in SIZES]
+        states[name - 1][0, 0] = value
+        says = f"layer {name} {where[0]}0 holds NaN or infinity"
+        refused(lambda: lstm2.loss(params, x, y, **{where: states}), says)
+        return
+    a = (params if where is None else params["layers"][where - 1])[name].copy()
+    a.flat[-1] = value
+    says = f"{name} holds NaN or infinity" if where is None else f"layer {where} {name} holds NaN or infinity"
+    refused(lambda: lstm2.loss(replaced(params, where, **{name: a}), x, y), says)
+
+def test_nan_in_a_parameter_is_refused_by_backward_too(rnn2):
+    params, x, y = problem(rnn2)
+    _, cache = rnn2.loss(params, x, y)
+    refused(lambda: rnn2.backward(replaced(params, 2, U=np.full((3, 3), np.nan)), cache), "layer 2 U holds NaN")
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m, p, x, y: m.init_network(D, 3.0, K), ["sizes must be a positive integer", "3.0"]),
+    (lambda m, p, x, y: m.init_network(D, True, K), ["sizes must be", "True"]),
+    (lambda m, p, x, y: m.init_network(D, None, K), ["sizes must be", "None"]),
+    (lambda m, p, x, y: m.init_network(D, np.array(4), K), ["sizes must be", "array(4)"]),
+    (lambda m, p, x, y: m.init_network(D, [4, 4.0], K), ["sizes[1] must be a positive integer"]),
+    (lambda m, p, x, y: m.init_network(2.5, 4, K), ["D must be a positive integer"]),
+    (lambda m, p, x, y: m.init_network(D, 4, False), ["K must be a positive integer"]),
+    (lambda m, p, x, y: m.init_network(D, 4, K, seed="a"), ["seed must be a non-negative integer"]),
+    (lambda m, p, x, y: m.init_network(D, 4, K, dtype="no such"), ["dtype must be float32 or float64"]),
+    (lambda m, p, x, y: m.init_network(D, 4, 10 ** 15), ["K = 1000000000000000", "too large"]),
+    (lambda m, p, x, y: m.init_network(D, 4, 2 ** 70), ["K = 1180591620717411303424", "too large"]),
+    (lambda m, p, x, y: m.loss(p, x, y, h0s=3), ["h0s must be a list", "got int"]),
+    (lambda m, p, x, y: m.loss(p, x, y, h0s=[None]), ["h0s has 1 entries", "one per layer (2)"]),
+    (lambda m, p, x, y: m.loss(p, x, y, h0s=[np.zeros((B, 5)).tolist(), None]), ["layer 1: h0 is a list"]),
+    (lambda m, p, x, y: m.loss({**p, "layers": [p["layers"][0], 3]}, x, y),
+     ["layer 2", 'params["layers"][1] is of type int', "W_fh"]),
+    (lambda m, p, x, y: m.loss({**p, "layers": [p["layers"][0], {**p["layers"][1], "W_fh": None}]}, x, y),
+     ["layer 2: W_fh is a NoneType"]),
+    (lambda m, p, x, y: m.loss({**p, "layers": [p["layers"][0], {k: v for k, v in p["layers"][1].items()
+                                                                 if k != "b_o"}]}, x, y), ["layer 2: params has no b_o"]),
+    (lambda m, p, x, y: m.loss({**p, "V": p["V"].tolist()}, x, y), ["V is of type list"]),
+    (lambda m, p, x, y: m.loss({**p, "V": p["V"].astype(object)}, x, y), ["V has dtype object"]),
+    (lambda m, p, x, y: m.loss(3, x, y), ['params must be a dict with keys "layers", "V", "b_y"']),
+    (lambda m, p, x, y: m.loss(p, np.float64(1.0), y), ["x has shape ()", "(T, B, D)"]),
+    (lambda m, p, x, y: m.loss(p, x[:, :0], y[:, :0]), ["x has shape (4, 0, 3)", "at least 1"]),
+    (lambda m, p, x, y: m.loss(p, x[:0], y[:0]), ["x has shape (0, 2, 3)", "at least 1"]),
+    (lambda m, p, x, y: m.loss(p, x > 0, y), ["x has dtype bool", "float32 or float64"]),
+    (lambda m, p, x, y: m.loss(p, x.astype(object), y), ["x has dtype object"]),
+    (lambda m, p, x, y: m.loss(p, [[[1.0, 2.0, 3.0]], [[1.0]]], y), ["x is not an array"]),
+    (lambda m, p, x, y: m.loss(p, x, [["a", "b"]] * T), ["targets has dtype <U1"]),
+    (lambda m, p, x, y: m.loss(p, x, y > 0), ["targets has dtype bool"]),
+    (lambda m, p, x, y: m.loss(p, x, y.astype(object)), ["targets has dtype object"]),
+    (lambda m, p, x, y: m.loss(p, x, [[0, 1], [1]]), ["targets is not an array"]),
+    (lambda m, p, x, y: m.loss(p, x, np.int64(1)), ["targets has shape ()", "class indices (T, B)"]),
+])
+def test_odd_arguments_are_one_value_error_naming_them(lstm2, call, words):
+    params, x, y = problem(lstm2)
+    refused(lambda: call(lstm2, params, x, y), *words)
+
+def test_backward_refuses_what_loss_did_not_return(lstm2, rnn2):
+    params, x, y = problem(lstm2)
+    _, cache = lstm2.loss(params, x, y)
+    grads = lstm2.backward(params, cache)
+    refused(lambda: lstm2.backward(params, grads), "cache is not what loss() returned")
+    refused(lambda: lstm2.backward(params, None), "cache is not what loss() returned")
+    refused(lambda: lstm2.backward(params, {**cache, "caches": cache["caches"][:1]}), "cache is not what this network")
+    refused(lambda: lstm2.backward(params, {**cache, "h_shape": None}), "cache is not what this network")
+    refused(lambda: lstm2.backward(None, cache), "params must be a dict")
+    refused(lambda: lstm2.backward(lstm2.init_network(D, SIZES, K + 1), cache), "V has shape (5, 3)",
+            "K = 4 outputs")
+    rnn_params = rnn2.init_network(D, SIZES, K)
+    refused(lambda: lstm2.backward(params, rnn2.loss(rnn_params, x, y)[1]), "layer 2: cache is not what")
+    last = compile_network(network("lstm", layers=2, loss="xent", loss_at="last"))
+    refused(lambda: lstm2.backward(params, last.loss(params, x, y[-1])[1]), "cache is not what this network")
+
+def test_the_clipping_helpers_refuse_odd_limits_and_grads_before_changing_any(lstm2):
+    params, x, y = problem(lstm2)
+    grads = lstm2.backward(params, lstm2.loss(params, x, y)[1])
+    for bad in (None, "a", True, 0, -1.0, float("nan"), np.array(0.5)):
+        refused(lambda: lstm2.clip_by_global_norm(grads, bad), "max_norm must be > 0")
+        refused(lambda: lstm2.clip_by_value(grads, bad), "limit must be > 0")
+    refused(lambda: lstm2.clip_by_global_norm(None, 1.0), "grads must be what backward() returned")
+    refused(lambda: lstm2.clip_by_global_norm({"layers": grads["layers"]}, 1.0), "grads has no V")
+    before = grads["layers"][0]["W_fh"].copy()
+    refused(lambda: lstm2.clip_by_global_norm({**grads, "b_y": grads["b_y"].astype(int)}, 1e-9),
+            "grads' b_y has dtype int64")
+    assert np.array_equal(grads["layers"][0]["W_fh"], before)        # nothing clipped before the refusal
+    refused(lambda: lstm2.clip_by_value({**grads, "V": grads["V"] + 0j}, 1e-9), "grads' V has dtype complex128")
+    assert lstm2.clip_by_global_norm(grads, 10 ** 400) == lstm2.clip_by_global_norm(grads, np.float32(1e30))
+
+@pytest.mark.parametrize("rows, words", [
+    ([1.5, -0.5, 0, 0], ["probability rows", "entries in [0, 1]", "-0.5"]),
+    ([-0.25, 0.25, 0.5, 0.5], ["probability rows", "-0.25"]),
+    ([0.5, 0.25, 0, 0], ["probability rows", "sum to 1"]),
+])
+def test_xent_rows_must_be_probabilities(rnn2, rows, words):
+    params, x, _ = problem(rnn2)
+    refused(lambda: rnn2.loss(params, x, np.tile(rows, (T, B, 1))), *words)
+
+def test_xent_takes_class_indices_and_probability_rows_alike(rnn2):
+    params, x, y = problem(rnn2)
+    E = rnn2.loss(params, x, y)[0]
+    assert rnn2.loss(params, x, np.eye(K)[y])[0] == pytest.approx(E, rel=1e-14)
+    assert rnn2.loss(params, x, y.astype(np.uint8))[0] == pytest.approx(E, rel=1e-14)
+    soft = np.full((T, B, K), 1 / K)
+    assert np.isfinite(rnn2.loss(params, x, soft)[0])
+
+def test_class_indices_are_one_hot_without_a_K_by_K_matrix(rnn2):
+    """np.eye(K)[y] held K² entries: 72 MB at K = 3000 for targets of T·B·K = 24000."""
+    import tracemalloc
+    params = rnn2.init_network(D, SIZES, 3000)
+    x, y = np.random.default_rng(0).normal(size=(T, B, D)), np.full((T, B), 2999)
+    tracemalloc.start()
+    try:
+        E, cache = rnn2.loss(params, x, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5e6, peak
+    assert cache["y"].shape == (T, B, 3000) and cache["y"].sum() == T * B and np.all(cache["y"][..., 2999] == 1)
+
+def test_float32_and_complex_safe_runs_still_work(lstm2):
+    params, x, y = problem(lstm2)
+    E, cache = lstm2.loss(params, x, y)
+    grads = lstm2.backward(params, cache)
+    p32 = lstm2.init_network(D, SIZES, K, dtype=np.float32)
+    E32, cache32 = lstm2.loss(p32, x.astype(np.float32), y)
+    g32 = lstm2.backward(p32, cache32)
+    assert E32 == pytest.approx(E, rel=1e-5)
+    assert g32["V"].dtype == g32["layers"][1]["W_fh"].dtype == g32["x"].dtype == np.float32
+    np.testing.assert_allclose(g32["V"], grads["V"], rtol=1e-3, atol=1e-6)
+    safe = compile_network(network("lstm", layers=2, loss="xent"), complex_safe=True)
+    complex_params = {"layers": [{k: v.astype(complex) for k, v in p.items()} for p in params["layers"]],
+                      "V": params["V"].astype(complex), "b_y": params["b_y"].astype(complex)}
+    h = 1e-30
+    for name, a, idx in [("V", complex_params["V"], (1, 2)), ("b_y", complex_params["b_y"], (3,)),
+                         ("W_ix", complex_params["layers"][0]["W_ix"], (0, 1))]:
+        a[idx] += 1j * h
+        step = safe.loss(complex_params, x.astype(complex), y)[0].imag / h
+        a[idx] -= 1j * h
+        want = grads[name][idx] if name in ("V", "b_y") else grads["layers"][0][name][idx]
+        assert step == pytest.approx(want, rel=1e-10)
+    # complex V alone (real layers, real x): the complex-safe module takes the mixture
+    assert safe.loss({**params, "V": params["V"] + 0j}, x, y)[0] == pytest.approx(E, rel=1e-12)
+    refused(lambda: safe.loss({**params, "V": np.ones((K, SIZES[-1]), int)}, x, y), "V has dtype int64",
+            "complex128")
+
+def test_initial_states_may_come_stacked_as_one_array_when_the_layers_are_one_size(lstm2):
+    params = lstm2.init_network(D, 4, K)
+    x, y = np.random.default_rng(1).normal(size=(T, B, D)), np.zeros((T, B), int)
+    h0s = np.random.default_rng(2).normal(size=(2, B, 4))
+    assert lstm2.loss(params, x, y, h0s)[0] == pytest.approx(lstm2.loss(params, x, y, list(h0s))[0], rel=1e-15)
+    assert lstm2.loss(params, x, y, h0s)[0] != pytest.approx(lstm2.loss(params, x, y)[0], rel=1e-6)
