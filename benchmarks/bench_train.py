@@ -1,8 +1,9 @@
 """Training figures for the note (issue "Whole networks"): one run each.
 
 1. Equivalence: 200 Adam steps of a 1-layer LSTM (H = 32) + linear head on
-   the adding problem, T = 30, float64, NumPy kernels against torch on the
-   same batches from the same weights: the largest relative loss difference.
+   the adding problem, T = 30, float64, the generated network module against
+   torch on the same batches from the same weights: the largest relative loss
+   difference; then the same for a 2-layer stack (torch's num_layers = 2).
 2. Learning: LSTM and a same-size tanh RNN, T = 50, 3000 Adam steps of batch
    32 (lr 0.01), with and without global-norm clipping at 1: the mean MSE of
    the last 100 steps, the first step whose 50-step mean is below 0.01, and
@@ -14,8 +15,11 @@ import argparse
 import os
 
 # at these sizes (B = 32, H = 32) a second BLAS thread only contends for the
-# other core; one thread ran 4-10x faster on this shared 2-core machine
+# other core; one thread ran 4-10x faster on this shared 2-core machine.  The
+# same holds for torch's OpenMP pool: with the other core busy, two threads took
+# the 200-step replay from 6 s to 108 s; one thread takes about 1.5 s
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
@@ -24,14 +28,15 @@ from lstm_sym.train.plot import smooth, write_curves
 from lstm_sym.train.run import Settings, torch_replay, train
 
 
-def equivalence():
-    net = Network("lstm", 2, 32)
+def equivalence(layers):
+    net = Network("lstm", 2, 32, layers=layers)
     s = Settings(T=30, steps=200, batch=32)
     _, hist = train(net, s)
     th = torch_replay(net, s)
     rel = np.abs(np.array(hist.loss) - th.loss) / np.abs(th.loss)
-    print(f"equivalence, 200 Adam steps, LSTM H=32, T=30, float64: largest relative loss difference "
-          f"{rel.max():.2e} (target ≤ 1e-9); numpy {hist.seconds:.1f} s, torch {th.seconds:.1f} s")
+    print(f"equivalence, 200 Adam steps, LSTM H=32, {layers} layer{'s' if layers > 1 else ''}, T=30, float64: "
+          f"largest relative loss difference {rel.max():.2e} (target ≤ 1e-9); "
+          f"numpy {hist.seconds:.1f} s, torch {th.seconds:.1f} s")
 
 
 def learning(steps, T, png):
@@ -57,5 +62,6 @@ if __name__ == "__main__":
     ap.add_argument("--T", type=int, default=50)
     ap.add_argument("--png", default=None)
     a = ap.parse_args()
-    equivalence()
+    equivalence(1)
+    equivalence(2)
     learning(a.steps, a.T, a.png)

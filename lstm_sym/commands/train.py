@@ -1,6 +1,7 @@
-"""`lstm-sym train CELL --task adding`: train the generated kernel with
-NumPy SGD/Adam, optionally beside a second cell (--compare) or replayed in
-torch (--torch) on the same batches from the same weights."""
+"""`lstm-sym train CELL --task adding`: train the generated network module
+(--layers stacked layers of CELL, a linear head, the loss) with NumPy
+SGD/Adam, optionally beside a second cell (--compare) or replayed in torch
+(--torch) on the same batches from the same weights."""
 import math
 import sys
 
@@ -16,6 +17,8 @@ def register(sub):
     p.add_argument("--steps", type=positive_int, default=3000, help="optimizer steps (default 3000)")
     p.add_argument("--batch", type=positive_int, default=32, help="sequences per step (default 32)")
     p.add_argument("--hidden", type=positive_int, default=32, help="hidden size H (default 32)")
+    p.add_argument("--layers", type=positive_int, default=1,
+                   help="stacked layers, each of size --hidden (torch's num_layers; default 1)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--lr", type=positive_float, default=1e-2, help="learning rate (default 0.01)")
     p.add_argument("--clip", type=positive_float, default=None, metavar="C",
@@ -43,7 +46,7 @@ def register(sub):
         settings = Settings(args.task, args.T, args.steps, args.batch, args.optimizer, args.lr,
                             args.clip, args.clip_value, args.seed)
         cells = [cell_of(args)] + ([load_cell(args.compare)] if args.compare else [])
-        nets = [Network(c, 2, args.hidden) for c in cells]
+        nets = [Network(c, 2, args.hidden, layers=args.layers) for c in cells]
         if args.torch:
             why = torch_unsupported(nets[0].cell)
             if why:
@@ -68,7 +71,8 @@ def register(sub):
             if not worst <= 1e-9:
                 code = 1
         if args.plot is not None and any(h.loss for h in histories):
-            write_curves(histories, args.plot, f"{args.task} problem, T = {args.T}, H = {args.hidden}",
+            write_curves(histories, args.plot, f"{args.task} problem, T = {args.T}, H = {args.hidden}"
+                         + (f", {args.layers} layers" if args.layers > 1 else ""),
                          baseline=args.task == "adding")
         return code
     p.set_defaults(run=run)

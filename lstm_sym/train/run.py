@@ -64,14 +64,16 @@ def train(net, settings, every=0, report=None, label=None):
     last_norm = math.nan
     for step, (x, y) in enumerate(batches(settings), 1):
         with np.errstate(all="ignore"):      # a blow-up is reported below, as one line
-            L, grads = net.loss_and_grads(params, x, y)
-            norm = clip_by_global_norm(grads, settings.clip) if settings.clip else global_norm(grads)
+            L, grads = _loss_and_grads(net, params, x, y)
+            norm = math.nan if grads is None else (
+                clip_by_global_norm(grads, settings.clip) if settings.clip else global_norm(grads))
         if not (math.isfinite(L) and math.isfinite(norm)):
             hist.seconds = time.perf_counter() - start
             raise Diverged(step, last_norm, hist)
         if settings.clip_value:
             clip_by_value(grads, settings.clip_value)
-        opt.step(grads)
+        with np.errstate(all="ignore"):      # an overflow here is the next step's Diverged
+            opt.step(grads)
         hist.loss.append(L)
         hist.grad_norm.append(norm)
         last_norm = norm
@@ -83,49 +85,85 @@ def train(net, settings, every=0, report=None, label=None):
     return params, hist
 
 
-TORCH_CELLS = ("rnn", "lstm")        # one torch slot per parameter of ours
+def _loss_and_grads(net, params, x, y):
+    """net.loss_and_grads, or (nan, None) when a step has overflowed a parameter to
+    infinity (the network module refuses non-finite parameters): that is divergence."""
+    try:
+        return net.loss_and_grads(params, x, y)
+    except ValueError:
+        if all(np.all(np.isfinite(p)) for p in params.values()):
+            raise
+        return math.nan, None
+
+
+# torch's gate order in its stacked buffers, as our names (weight_hh, weight_ih, bias_ih):
+# one torch slot per parameter of ours (the table of verify/torch_oracle.py, for these two)
+TORCH_GATES = {"rnn": [("W", "U", "b")],
+               "lstm": [("W_ih", "W_ix", "b_i"), ("W_fh", "W_fx", "b_f"),
+                        ("W_ch", "W_cx", "b_c"), ("W_oh", "W_ox", "b_o")]}
+TORCH_CELLS = tuple(TORCH_GATES)
 
 
 def torch_unsupported(cell):
     """None when the run can be replayed in torch, else why not (one line)."""
     from ..cells import builtin_name
-    from ..verify.torch_oracle import unsupported
-    why = unsupported(cell)
-    if why is None and builtin_name(cell) not in TORCH_CELLS:
-        why = (f"the torch equivalence mode runs {', '.join(TORCH_CELLS)}; "
-               f"{cell.name} has no one-to-one torch.nn parameters")
-    return why
+    try:
+        __import__("torch")
+    except ImportError:
+        return "torch is not installed; pip install 'lstm-sym[oracle]'"
+    if builtin_name(cell) not in TORCH_CELLS:
+        return (f"the torch equivalence mode runs {', '.join(TORCH_CELLS)}; "
+                f"{cell.name} has no one-to-one torch.nn parameters")
+    return None
 
 
-def torch_replay(net, settings):
-    """The same run in torch (nn.RNN/LSTM + nn.Linear + MSELoss or
-    CrossEntropyLoss, torch.optim.Adam/SGD, clip_grad_norm_/clip_grad_value_);
-    returns its History."""
+def torch_modules(net, params):
+    """torch.nn.RNN/LSTM(num_layers=net.layers) and nn.Linear holding params
+    (float64); bias_hh is frozen at 0, our one bias per gate living in bias_ih."""
     import torch
     from ..cells import builtin_name
-    from ..verify.torch_oracle import to_torch
     why = torch_unsupported(net.cell)
     if why:
         raise ValueError(why)
     name = builtin_name(net.cell)
-    params = net.init_params(settings.seed)
-    rnn = to_torch(name, {k: v for k, v in params.items() if k not in ("V", "b_y")})
-    rnn.bias_hh_l0.requires_grad_(False)   # stays 0: our one bias lives in bias_ih
+    kw = {"nonlinearity": "tanh"} if name == "rnn" else {}
+    rnn = getattr(torch.nn, name.upper())(net.D, net.H, num_layers=net.layers, dtype=torch.float64, **kw)
     head = torch.nn.Linear(net.H, net.K, dtype=torch.float64)
+    stack = lambda p, part: torch.from_numpy(np.concatenate([p[gate[part]] for gate in TORCH_GATES[name]]))
     with torch.no_grad():
+        for l in range(net.layers):
+            p = net.layer_params(params, l)
+            for part, slot in enumerate(("weight_hh", "weight_ih", "bias_ih")):
+                getattr(rnn, f"{slot}_l{l}").copy_(stack(p, part))
+            getattr(rnn, f"bias_hh_l{l}").zero_().requires_grad_(False)
         head.weight.copy_(torch.from_numpy(params["V"]))
         head.bias.copy_(torch.from_numpy(params["b_y"]))
+    return rnn, head
+
+
+def torch_loss(net, rnn, head, x, y):
+    """The mean loss as torch computes it: MSELoss or CrossEntropyLoss per scored step, averaged."""
+    import torch
+    lossf = torch.nn.MSELoss() if net.loss == "mse" else torch.nn.CrossEntropyLoss()
+    h, _ = rnn(torch.from_numpy(np.asarray(x, dtype=np.float64)))
+    steps = range(h.shape[0]) if net.loss_at == "all" else [h.shape[0] - 1]
+    ys = y if net.loss_at == "all" else [y]
+    return sum(lossf(head(h[t]), torch.from_numpy(np.asarray(yt))) for t, yt in zip(steps, ys)) / len(steps)
+
+
+def torch_replay(net, settings):
+    """The same run in torch (nn.RNN/LSTM(num_layers=L) + nn.Linear + MSELoss or
+    CrossEntropyLoss, torch.optim.Adam/SGD, clip_grad_norm_/clip_grad_value_);
+    returns its History."""
+    import torch
+    rnn, head = torch_modules(net, net.init_params(settings.seed))
     leaves = [p for p in (*rnn.parameters(), *head.parameters()) if p.requires_grad]
     opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[settings.optimizer](leaves, lr=settings.lr)
-    lossf = torch.nn.MSELoss() if net.loss == "mse" else torch.nn.CrossEntropyLoss()
     hist = History(f"{net.cell.name} (torch)")
     start = time.perf_counter()
     for x, y in batches(settings):
         opt.zero_grad()
-        h, _ = rnn(torch.from_numpy(x))
-        steps = range(h.shape[0]) if net.loss_at == "all" else [h.shape[0] - 1]
-        ys = y if net.loss_at == "all" else [y]
-        L = sum(lossf(head(h[t]), torch.from_numpy(np.asarray(yt))) for t, yt in zip(steps, ys)) / len(steps)
+        L = torch_loss(net, rnn, head, x, y)
         L.backward()
         norm = (torch.nn.utils.clip_grad_norm_(leaves, settings.clip) if settings.clip
                 else torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in leaves])))
