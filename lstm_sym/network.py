@@ -120,34 +120,36 @@ def check_targets(net, targets, T, B, K):
     return y
 
 
-def run_network(net, layers, head, xs, ys, init=None):
+def run_network(net, layers, head, xs, ys, init=None, backend=None):
     """E and every gradient of the network, through the IR interpreter: each
     layer forward, the head's derived formulas at the steps with a loss, then
     each layer's BPTT with ∂ℓ_t/∂h_t from the layer above (the head's Vᵀ δ_{y,t}
     for the top one).  layers: one params dict per layer; head: {"V", "b_y"};
     xs, ys: lists over t (ys: one entry, step T's, for loss_at="last");
-    init: one {state: vector} per layer (zeros when omitted).
+    init: one {state: vector} per layer (zeros when omitted); backend: the
+    interpreter's (floats by default; the exact proof runs it over GF(p)).
     Returns (E, {"layers": [grads per layer], "V", "b_y", "x"})."""
     d = _derivation(net)
     cell, T = d.cell, len(xs)
+    backend = backend or FloatBackend()
     ctxs, inputs = [], list(xs)
     for l, params in enumerate(layers):
         H = len(params[next(p for p, v in cell.params.items() if v.shape[0] == "H")])
-        start = (init or [None] * len(layers))[l] or {s: np.zeros(H) for s in cell.states}
-        ctx = run_forward(cell, params, inputs, start)
+        start = (init or [None] * len(layers))[l] or {s: backend.zeros(H) for s in cell.states}
+        ctx = run_forward(cell, params, inputs, start, backend)
         ctxs.append(ctx)
         inputs = [ctx.env[cell.states[0], t] for t in range(1, T + 1)]
     hd = head_derivation(net)
-    hctx = Context(FloatBackend(), {"V": head["V"], "b_y": head["b_y"]}, len(head["b_y"]))
+    hctx = Context(backend, {"V": head["V"], "b_y": head["b_y"]}, len(head["b_y"]))
     steps = range(1, T + 1) if net.loss_at == "all" else [T]
     targets = dict(zip(steps, ys))
-    E, gV, gb = 0.0, np.zeros_like(head["V"]), np.zeros_like(head["b_y"])
+    E, gV, gb = 0, np.zeros_like(head["V"]), np.zeros_like(head["b_y"])
     direct = [np.zeros_like(inputs[0]) for _ in range(T)]
     for t in steps:
         hctx.t = t
         hctx.env["h", t], hctx.env["y", t] = inputs[t - 1], targets[t]
         hctx.env["a", t] = head["V"] @ inputs[t - 1] + head["b_y"]
-        E += float(evaluate(net.loss_node, hctx))
+        E = E + evaluate(net.loss_node, hctx)
         hctx.deltas["y", True, t] = evaluate(hd.output_delta, hctx)
         gV = gV + evaluate(hd.grads["V"].a, hctx)
         gb = gb + evaluate(hd.grads["b_y"].a, hctx)
@@ -156,6 +158,7 @@ def run_network(net, layers, head, xs, ys, init=None):
     for l in reversed(range(len(layers))):
         grads[l] = run_backward(d, ctxs[l], direct)
         direct = grads[l]["x"]
+    E = float(E) if backend.kind in ("float",) else E
     return E, {"layers": grads, "V": gV, "b_y": gb, "x": direct}
 
 

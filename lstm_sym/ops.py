@@ -244,11 +244,9 @@ def _sympy_log_sum_exp(a):
     return sympy.log(sum(sympy.exp(v) for v in a))
 
 
-def _no_field(name):
-    def refuse(bk, n, *values):
-        raise ValueError(f"{name} involves e^a, which has no value in the exact proof's field: "
-                         "prove the cell alone, check the network numerically")
-    return refuse
+def _field_softmax(bk, n, a):
+    e = bk.exp(a)        # the exact proof's uninterpreted exp (exp′ = exp): no shift by the max there
+    return e / sum(e)
 
 
 def _scaled(g, v):
@@ -263,7 +261,7 @@ def _softmax_alone(g, n, out):
 register(Op(Softmax, forward=lambda bk, n, a: np.exp(a - _log_sum_exp(a)[..., None]),
             on={"sympy": lambda bk, n, a: np.array([sympy.exp(v) for v in a], dtype=object)
                 / sum(sympy.exp(v) for v in a),
-                "field": _no_field("softmax")},
+                "field": _field_softmax},
             adjoint=_softmax_alone,
             text=lambda p, e: f"softmax({p._print(e.a)})",
             latex=lambda p, e: rf"\operatorname{{softmax}}\left({p._print(e.a)}\right)",
@@ -272,7 +270,7 @@ register(Op(Softmax, forward=lambda bk, n, a: np.exp(a - _log_sum_exp(a)[..., No
 register(Op(SoftmaxXent, forward=lambda bk, n, a, y: (_log_sum_exp(a) * np.sum(y, axis=-1)
                                                       - np.sum(y * a, axis=-1)),
             on={"sympy": lambda bk, n, a, y: _sympy_log_sum_exp(a) * sum(y) - sum(y * a),
-                "field": _no_field("cross-entropy")},
+                "field": lambda bk, n, a, y: bk.log(sum(bk.exp(a))) * sum(y) - sum(y * a)},
             adjoint=lambda g, n, out: [(n.a, _scaled(g, Add((Softmax(n.a), Neg(n.y)))))],
             text=lambda p, e: f"−⟨{p._print(e.y)}, log softmax({p._print(e.a)})⟩",
             latex=lambda p, e: rf"-\left\langle {p._print(e.y)}, \log\operatorname{{softmax}}"
@@ -280,7 +278,8 @@ register(Op(SoftmaxXent, forward=lambda bk, n, a, y: (_log_sum_exp(a) * np.sum(y
             prec=NEG, numpy=lambda n, a, y: f"softmax_xent({a}, {y})"))
 
 register(Op(HalfSquaredError, forward=lambda bk, n, a, y: 0.5 * np.sum((a - y) * (a - y), axis=-1),
-            on={"sympy": lambda bk, n, a, y: sum((a - y) * (a - y)) / 2},
+            on={"sympy": lambda bk, n, a, y: sum((a - y) * (a - y)) / 2,
+                "field": lambda bk, n, a, y: sum((a - y) * (a - y)) / 2},
             adjoint=lambda g, n, out: [(n.a, _scaled(g, Add((n.a, Neg(n.y)))))],
             text=lambda p, e: f"½‖{p._print(e.a)} − {p._print(e.y)}‖²",
             latex=lambda p, e: rf"\tfrac{{1}}{{2}}\left\lVert {p._print(e.a)} - {p._print(e.y)}\right\rVert^{{2}}",

@@ -22,20 +22,22 @@ def test_a_bug_in_the_network_module_is_caught(what, old, new):
     net = network("lstm", layers=2, loss="xent")
     source = emit_network(net)
     assert source.count(old) == 1, old
-    report = check_network(net, ("derivation", "central", "directional"), sizes=(2, 3, 3),
+    report = check_network(net, ("derivation", "central", "directional", "graph"), sizes=(2, 3, 3),
                            source=source.replace(old, new))
     assert report.exit_code == 1 and "WRONG" in str(report)
     # every referee that compares the broken gradient sees it
     broken = {m for m, _, rel, tol in report.rows if not rel <= tol}
-    assert broken == {"derivation", "central", "directional"}, what
+    assert broken == {"derivation", "central", "directional", "graph"}, what
 
 
 def test_the_generated_network_passes_every_referee():
     pytest.importorskip("torch")
     report = check_network(network("gru", layers=2, loss="mse", loss_at="last"), sizes=(2, 3, 3))
     assert report.exit_code == 0
-    assert {m for m, _, _, _ in report.rows} == {"derivation", "central", "complex", "directional", "torch"}
-    assert "graph: skipped" in str(report) and "symbolic: skipped" in str(report)
+    pytest.importorskip("symengine")
+    assert {m for m, _, _, _ in report.rows} == {"derivation", "symbolic", "central", "complex", "directional",
+                                                "graph", "torch"}
+    assert "richardson: skipped" in str(report) and "symbolic: the derivation proved exactly" in str(report)
 
 
 @pytest.mark.parametrize("argv, says", [

@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 from lstm_sym.evaluate import ComplexBackend, Context, FloatBackend, SympyBackend, evaluate
-from lstm_sym.network import B_Y, DELTA_Y, H_TOP, V, Y, Z, check_targets, head_derivation, network
+from lstm_sym.network import DELTA_Y, Y, Z, check_targets, head_derivation, network
 from lstm_sym.ops import OPS, HalfSquaredError, Softmax, SoftmaxXent
 from lstm_sym.printing.latex import latex
 from lstm_sym.printing.text import text
@@ -148,13 +148,19 @@ def test_softmax_alone_has_no_rule():
         backprop(Softmax(Z), DELTA_Y, None, {})
 
 
-def test_the_exact_proof_refuses_the_head_by_name():
-    from lstm_sym.verify.field import FieldBackend, Oracle
-    ctx = Context(FieldBackend(Oracle(0)), {}, K)
+def test_the_exact_proofs_field_runs_the_head_with_its_uninterpreted_exp():
+    from lstm_sym.verify.field import GF, FieldBackend, Oracle
+    oracle = Oracle(3)
+    ctx = Context(FieldBackend(oracle), {}, K)
     ctx.t = 1
-    ctx.env["a", 1] = ctx.env["y", 1] = np.zeros(K, dtype=object)
-    with pytest.raises(ValueError, match="cross-entropy"):
-        evaluate(SoftmaxXent(Z, Y), ctx)
+    a = np.array([GF(v) for v in (5, 11, 2**40)][:K] + [GF(7)] * (K - 3), dtype=object)
+    y = np.array([GF(1)] + [GF(0)] * (K - 1), dtype=object)
+    ctx.env["a", 1], ctx.env["y", 1] = a, y
+    p = evaluate(Softmax(Z), ctx)
+    assert sum(p) == GF(1)                              # softmax sums to 1 in the field too
+    assert p[0] * sum(GF(oracle.exp(v.v)) for v in a) == GF(oracle.exp(5))
+    want = GF(oracle.log(sum(GF(oracle.exp(v.v)) for v in a).v)) - a[0]
+    assert evaluate(SoftmaxXent(Z, Y), ctx) == want     # −⟨y, log softmax a⟩ for a one-hot y
 
 
 @pytest.mark.parametrize("kw, says", [

@@ -63,6 +63,23 @@ class Oracle:
         h = hashlib.blake2b(f"{self.seed}:{v}".encode(), digest_size=8).digest()
         return int.from_bytes(h, "big") % P
 
+    def exp(self, v):
+        """exp over GF(p): pseudo-random and nonzero (it is divided by), with exp(0) = 1 and
+        exp(−u) = 1/exp(u) as SymPy has them."""
+        v %= P
+        if v == 0:
+            return 1
+        if v > P // 2:                   # SymPy writes 1/exp(u) as exp(−u): keep exp(−u) = 1/exp(u)
+            return pow(self.exp(P - v), -1, P)
+        return int.from_bytes(hashlib.blake2b(f"{self.seed}:exp:{v}".encode(), digest_size=8).digest(),
+                              "big") % (P - 1) + 1
+
+    def log(self, v):
+        """log over GF(p): pseudo-random, log(1) = 0.  Only E holds it: its derivatives are 1/u."""
+        v %= P
+        return 0 if v == 1 else int.from_bytes(hashlib.blake2b(f"{self.seed}:log:{v}".encode(),
+                                                               digest_size=8).digest(), "big") % P
+
     def tanh(self, v):
         v %= P
         if v == 0:
@@ -103,12 +120,18 @@ def _operands(e):
         return ()
     if e.is_Add or e.is_Mul:
         return tuple(e.args)
+    if e.is_Pow and _is_e(e.base):            # symengine writes exp(u) as E**u
+        return (e.exp,)
     if e.is_Pow and e.exp.is_Integer:
         return (e.base,)
-    if type(e).__name__ == "tanh":
+    if type(e).__name__ in ("tanh", "exp", "log"):
         return (e.args[0],)
     raise ValueError(f"the exact proof cannot evaluate {type(e).__name__} "
                      f"({e}); only activations written through tanh are supported")
+
+
+def _is_e(base):
+    return not base.free_symbols and str(base) == "E"
 
 
 def _combine(e, vals, values, oracle):
@@ -126,9 +149,11 @@ def _combine(e, vals, values, oracle):
         for v in vals:
             r = r * v % P
         return r
+    if e.is_Pow and _is_e(e.base):
+        return oracle.exp(vals[0])
     if e.is_Pow:
-        return pow(vals[0], int(e.exp), P)
-    return oracle.tanh(vals[0])
+        return pow(vals[0], int(e.exp), P)           # a negative power: the field's inverse
+    return getattr(oracle, type(e).__name__)(vals[0])       # tanh, exp or log: the oracle's
 
 
 class FieldBackend:
@@ -158,3 +183,9 @@ class FieldBackend:
 
     def zeros(self, n):
         return np.array([GF(0)] * n, dtype=object)
+
+    def exp(self, a):
+        return np.array([GF(self.oracle.exp(v.v)) for v in a], dtype=object)
+
+    def log(self, v):
+        return GF(self.oracle.log(v.v))

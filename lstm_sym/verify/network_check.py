@@ -1,7 +1,8 @@
 """`lstm-sym check CELL --layers ... --loss ...`: the generated network module's
 gradients against referees that did not derive them — the IR interpreter's
 composition (lstm_sym.network.run_network), central differences and the
-complex step of the module's own loss, a directional derivative, and torch
+complex step of the module's own loss, a directional derivative, reverse
+accumulation over the network's scalar graph, and torch
 (nn.RNN/LSTM/GRU(num_layers=L) + nn.Linear + nn.CrossEntropyLoss)."""
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from ..network import run_network
 from .differences import roundoff
 from .errors import gradient_floor, relative_error
 
-METHODS = ("derivation", "central", "complex", "directional", "torch")
+METHODS = ("derivation", "symbolic", "central", "complex", "directional", "graph", "torch")
 ALIASES = {"fd": ("central",), "all": METHODS}         # as `check` takes them for a cell
 MAX_ENTRIES = 4000       # entry-by-entry differences past this: skipped (the directional check still runs)
+MAX_GRAPH = 3_000_000    # parameter entries × T × B past this: the scalar graph is skipped (about 10 s)
 # the cell's referees that do not run on a network (yet), and why: said in every report
 NOT_ON_NETWORKS = {
-    "symbolic": "the exact proof runs on a cell; the network's head is checked by the referees above",
-    "graph": "the unrolled-graph oracle runs on a cell, not on a network yet",
     "richardson": "not wired for networks; central differences and the complex step run"}
 
 
@@ -34,6 +34,7 @@ class NetworkReport:
     subject: str
     rows: list = field(default_factory=list)       # (method, gradient, rel, tol)
     skipped: list = field(default_factory=list)    # (method, why)
+    notes: list = field(default_factory=list)      # lines said under the table
 
     @property
     def exit_code(self):
@@ -45,7 +46,7 @@ class NetworkReport:
         out = [f"check {self.subject}", f"{'method':14s} {'gradient':16s} {'rel. error':>10s}  {'tol':>7s}"]
         for method, name, rel, tol in self.rows:
             out.append(f"{method:14s} {name:16s} {rel:10.1e}  {tol:7.0e}  {'ok' if rel <= tol else 'WRONG'}")
-        out += [f"{method}: skipped ({why})" for method, why in self.skipped]
+        out += self.notes + [f"{method}: skipped ({why})" for method, why in self.skipped]
         wrong = sorted({name for _, name, rel, tol in self.rows if not rel <= tol})
         out.append("verdict: " + (f"WRONG: {', '.join(wrong)}" if wrong else
                                   "every gradient agrees with every referee" if self.rows else "nothing compared"))
@@ -112,9 +113,17 @@ def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
             report.skipped.append((method, f"{entries} entries, two losses each: past {MAX_ENTRIES}, "
                                            "the directional check stands in (--no-limit runs it)"))
             continue
+        work = sum(a.size for a in _leaves(params, x).values()) * x.shape[0] * x.shape[1]
+        if method == "graph" and work > MAX_GRAPH and limit:
+            report.skipped.append((method, f"one scalar node per multiply: about {work:.1e} of them, past "
+                                           f"{MAX_GRAPH:.0e} (--no-limit runs it)"))
+            continue
         h, tol = step(method), tolerance(method)
         try:
-            theirs = REFEREES[method](net, module, params, x, y, ours, *([h] if h else []))
+            if method == "symbolic":
+                theirs = _symbolic(net, report)
+            else:
+                theirs = REFEREES[method](net, module, params, x, y, ours, *([h] if h else []))
         except CannotRun as e:
             report.skipped.append((method, str(e)))
             continue
@@ -198,6 +207,34 @@ def _directional(net, module, params, x, y, ours, eps=1e-6):
     return {"vᵀJu": (np.array(predicted), np.array((moved(1) - moved(-1)) / (2 * eps)))}
 
 
+def _symbolic(net, report):
+    """The exact proof of the derivation at its own small sizes (verify.network_proof): a row
+    per gradient, 0 where every entry agrees exactly, 1 where one does not."""
+    from .network_proof import SIZES, prove_network
+    try:
+        verdict = prove_network(net)
+    except ImportError:
+        raise CannotRun("the network's exact proof needs symengine: pip install 'lstm-sym[fast]'") from None
+    wrong = [entry for entry in verdict.values() if entry]
+    report.notes.append(f"symbolic: the derivation proved exactly at D, H, K, T = {', '.join(map(str, SIZES))}, "
+                        "B = 1, over GF(2^61 − 1) (it proves the derivation; the derivation method compares "
+                        "the module with it)"
+                        + (f"; first wrong entries: {', '.join(wrong[:3])}" if wrong else ""))
+    rows = {}
+    for name, entry in verdict.items():
+        name = "x" if name.startswith("x_") else name
+        rows[name] = max(rows.get(name, 0.0), 0.0 if entry is None else 1.0)
+    return {name: (np.array(v), np.array(0.0)) for name, v in rows.items()}
+
+
+def _graph(net, module, params, x, y, ours):
+    """Reverse accumulation over the scalar graph of the whole network (verify.graph_oracle)."""
+    from ..network import check_targets
+    from .graph_oracle import network_graph_gradients
+    T, B, _ = x.shape
+    return _flat(network_graph_gradients(net, params, x, check_targets(net, y, T, B, params["b_y"].shape[0]))[1])
+
+
 def _torch(net, module, params, x, y, ours):
     from .torch_network import torch_network_gradients
     try:
@@ -208,4 +245,4 @@ def _torch(net, module, params, x, y, ours):
 
 
 REFEREES = {"derivation": _interpreter, "central": _central, "complex": _complex_step,
-            "directional": _directional, "torch": _torch}
+            "directional": _directional, "graph": _graph, "torch": _torch}
