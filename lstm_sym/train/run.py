@@ -96,48 +96,33 @@ def _loss_and_grads(net, params, x, y):
         return math.nan, None
 
 
-# torch's gate order in its stacked buffers, as our names (weight_hh, weight_ih, bias_ih):
-# one torch slot per parameter of ours (the table of verify/torch_oracle.py, for these two)
-TORCH_GATES = {"rnn": [("W", "U", "b")],
-               "lstm": [("W_ih", "W_ix", "b_i"), ("W_fh", "W_fx", "b_f"),
-                        ("W_ch", "W_cx", "b_c"), ("W_oh", "W_ox", "b_o")]}
-TORCH_CELLS = tuple(TORCH_GATES)
+TORCH_CELLS = ("rnn", "lstm")        # one torch slot per parameter of ours
 
 
 def torch_unsupported(cell):
     """None when the run can be replayed in torch, else why not (one line)."""
     from ..cells import builtin_name
-    try:
-        __import__("torch")
-    except ImportError:
-        return "torch is not installed; pip install 'lstm-sym[oracle]'"
-    if builtin_name(cell) not in TORCH_CELLS:
-        return (f"the torch equivalence mode runs {', '.join(TORCH_CELLS)}; "
-                f"{cell.name} has no one-to-one torch.nn parameters")
-    return None
+    from ..verify.torch_oracle import unsupported
+    why = unsupported(cell)
+    if why is None and builtin_name(cell) not in TORCH_CELLS:
+        why = (f"the torch equivalence mode runs {', '.join(TORCH_CELLS)}; "
+               f"{cell.name} has no one-to-one torch.nn parameters")
+    return why
 
 
 def torch_modules(net, params):
     """torch.nn.RNN/LSTM(num_layers=net.layers) and nn.Linear holding params
-    (float64); bias_hh is frozen at 0, our one bias per gate living in bias_ih."""
-    import torch
+    (float64), as the network oracle builds them; bias_hh is frozen at 0, our one
+    bias per gate living in bias_ih."""
     from ..cells import builtin_name
+    from ..verify.torch_network import stacked_torch
     why = torch_unsupported(net.cell)
     if why:
         raise ValueError(why)
-    name = builtin_name(net.cell)
-    kw = {"nonlinearity": "tanh"} if name == "rnn" else {}
-    rnn = getattr(torch.nn, name.upper())(net.D, net.H, num_layers=net.layers, dtype=torch.float64, **kw)
-    head = torch.nn.Linear(net.H, net.K, dtype=torch.float64)
-    stack = lambda p, part: torch.from_numpy(np.concatenate([p[gate[part]] for gate in TORCH_GATES[name]]))
-    with torch.no_grad():
-        for l in range(net.layers):
-            p = net.layer_params(params, l)
-            for part, slot in enumerate(("weight_hh", "weight_ih", "bias_ih")):
-                getattr(rnn, f"{slot}_l{l}").copy_(stack(p, part))
-            getattr(rnn, f"bias_hh_l{l}").zero_().requires_grad_(False)
-        head.weight.copy_(torch.from_numpy(params["V"]))
-        head.bias.copy_(torch.from_numpy(params["b_y"]))
+    layers = [net.layer_params(params, l) for l in range(net.layers)]
+    rnn, head = stacked_torch(builtin_name(net.cell), {"layers": layers, "V": params["V"], "b_y": params["b_y"]})
+    for l in range(net.layers):
+        getattr(rnn, f"bias_hh_l{l}").detach_().zero_().requires_grad_(False)
     return rnn, head
 
 
