@@ -383,12 +383,15 @@ def prove_cost(cell, D, H, T, backend="symengine"):
 
 # --- graph ------------------------------------------------------------------------
 
-def graph_cost(cell, T, fmt="dot"):
-    """The vector-level unrolled graph and its text: per step, one node per
-    vector op (+ x_t), about 2.3 edges per node."""
+def graph_cost(cell, T, fmt="dot", layers=1):
+    """The vector-level unrolled graph and its text: per step and layer, one node
+    per vector op (+ x_t), about 2.3 edges per node.  A network (layers > 1) builds
+    each layer and relabels it into the whole (measured: about twice a node's cost),
+    and its head adds ~6 nodes per step."""
     p = profile(cell)
     per_item, item_bytes = UNROLL.get(fmt, UNROLL["graphml"])
-    items = T * (p.ops + 1) * 3.3 + 50
+    per_step = p.ops + 1 if layers == 1 else 2 * layers * (p.ops + 1) + 6
+    items = T * per_step * 3.3 + 50
     return Estimate(BASE + per_item * items, 5e7 + item_bytes * items)
 
 

@@ -15,6 +15,7 @@ does not pay its import time for the other subcommands.
 """
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from dataclasses import dataclass
 
@@ -258,7 +259,9 @@ def unroll_network(net, T, progress=None):
         layer = unroll(cell, T, progress)
         layer.remove_node(LOSS)
         name = {n: f"l{k}:{n}" for n in layer}
-        if k > 1:                                # this layer's x_t is the layer below's h_t
+        if k > 1:                                # this layer's x_t is the layer below's h_t, by name too
+            below = lambda m, k=k: f"l{k - 1}:{cell.states[0]}_{m.group(1)}"
+            name = {n: f"l{k}:" + re.sub(rf"\b{re.escape(cell.x)}_(\d+)\b", below, n) for n in layer}
             name.update({f"{cell.x}_{t}": f"l{k - 1}:{cell.states[0]}_{t}" for t in range(1, T + 1)})
         layer = nx.relabel_nodes(layer, name)
         for n, a in layer.nodes(data=True):

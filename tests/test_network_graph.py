@@ -45,3 +45,22 @@ def test_graph_command_takes_the_network_flags(capsys):
     assert main(["graph", "rnn", "--layers", "2", "--loss", "xent", "--T", "2"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith('digraph "rnn network T=2"') and '"l1:h_2" -> ' in out and err == ""
+
+
+def test_upper_layers_name_their_operand_as_the_layer_below():
+    g = unroll_network(network("rnn", layers=3, loss="xent"), 2)
+    upper = [n for n in g if n.startswith(("l2:", "l3:"))]
+    assert upper and not [n for n in upper if "x_" in n]            # nothing above layer 1 reads x_t
+    assert "l1:h_1" in g.predecessors("l2:U l1:h_1") and "l2:h_2" in g.predecessors("l3:U l2:h_2")
+
+
+def test_the_cost_limit_counts_every_layer(capsys):
+    # one layer at this T fits the limit (its estimate is under 10 min); four layers do not
+    from lstm_sym import cost
+    from lstm_sym.cells import get_cell
+    lstm = get_cell("lstm")
+    assert cost.graph_cost(lstm, 200000, "dot", 4).seconds > 4 * cost.graph_cost(lstm, 200000, "dot").seconds
+    assert cost.graph_cost(lstm, 200000, "dot").seconds < 600
+    code = main(["graph", "lstm", "--layers", "4", "--T", "200000", "-o", "/dev/null"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--layers 4 would take" in err and err.count("\n") == 1

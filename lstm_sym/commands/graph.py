@@ -18,10 +18,12 @@ def register(sub):
         from .. import cost
         from ..graph import export, unroll
         cell = cell_of(args)
+        layers = network_of(args).layers if wants_network(args) else 1
         if not args.no_limit:
-            est = lambda T: cost.graph_cost(cell, T, args.format)
+            est = lambda T: cost.graph_cost(cell, T, args.format, layers)
             best = cost.largest(est, args.T)
-            cost.refuse(f"graph {cell.name} --T {args.T} --format {args.format}", est(args.T),
+            cost.refuse(f"graph {cell.name} --T {args.T} --format {args.format}"
+                        + (f" --layers {layers}" if layers > 1 else ""), est(args.T),
                         f"the largest --T that fits is ~{best} (--T {best})" if best else "")
         with progress_of(args) as progress:
             if wants_network(args):
