@@ -105,7 +105,9 @@ def check_targets(net, targets, T, B, K):
         if y.size and (y.min() < 0 or y.max() >= K):
             bad = int(y.min()) if y.min() < 0 else int(y.max())
             raise ValueError(f"targets holds class {bad}, outside 0..{K - 1} (K = {K} outputs)")
-        return np.eye(K)[y]
+        onehot = np.zeros((steps, B, K))                 # not np.eye(K)[y]: K² entries
+        np.put_along_axis(onehot, y[..., None], 1.0, axis=-1)
+        return onehot
     if y.dtype.kind not in "fiu" or y.shape != (steps, B, K):
         want = f"(T, B, K) = {(T, B, K)}" if every else f"(B, K) = {(B, K)}"
         raise ValueError(f"targets has shape {np.shape(targets)} and dtype {y.dtype}, expected floats {want}")
@@ -117,6 +119,11 @@ def check_targets(net, targets, T, B, K):
     if net.loss == "xent" and off.size:
         raise ValueError("targets for xent must be class indices or rows that sum to 1 (one-hot or "
                          f"probabilities); row {np.unravel_index(off[0], sums.shape)} sums to {sums.flat[off[0]]:.6g}")
+    outside = np.flatnonzero((y < 0) | (y > 1))
+    if net.loss == "xent" and outside.size:
+        where = np.unravel_index(outside[0], y.shape)
+        raise ValueError(f"targets for xent must be probabilities in [0, 1]; targets{[int(i) for i in where]} is "
+                         f"{y[where]:.6g}")
     return y
 
 

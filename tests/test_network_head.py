@@ -195,6 +195,7 @@ def test_targets_are_checked_and_class_indices_become_one_hot():
                                  r"\(T, B, K\) = \(3, 2, 4\)"),
     ("mse", np.full((3, 2, 4), np.nan), "targets holds NaN"),
     ("xent", np.full((3, 2, 4), 0.5), "rows that sum to 1"),
+    ("xent", np.broadcast_to([1.5, -0.5, 0.0, 0.0], (3, 2, 4)), r"probabilities in \[0, 1\]; targets\[0, 0, 0\] is 1.5"),
 ])
 def test_bad_targets_are_refused_with_their_shape(kind, targets, says):
     with pytest.raises(ValueError, match=says):
