@@ -93,3 +93,39 @@ def test_the_scalar_graph_sees_a_wrong_loss_definition(monkeypatch):
     E3, g3 = graph_oracle.network_graph_gradients(net, p, x, targets)
     np.testing.assert_allclose(E3, 2 * E, rtol=1e-12)
     np.testing.assert_allclose(g3["layers"][0]["W"], 2 * g["layers"][0]["W"], rtol=1e-10)
+
+
+def test_prove_takes_a_network(capsys):
+    from lstm_sym.commands import main
+    code = main(["prove", "gru", "--layers", "2", "--loss", "xent", "--loss-at", "last"])
+    out = capsys.readouterr().out
+    assert code == 0 and "layer 2 W_rh" in out and out.strip().endswith("the network's derivation is exact")
+
+
+def test_prove_of_a_broken_network_derivation_exits_1(capsys, monkeypatch):
+    from lstm_sym.commands import main
+    _broken(monkeypatch, lambda hd: dataclasses.replace(hd, into_top=Scale(2, hd.into_top)))
+    code = main(["prove", "rnn", "--layers", "2", "--sizes", "2,3,2,2"])
+    out = capsys.readouterr().out
+    assert code == 1 and "V                ok" in out and "layer 1 W        WRONG at layer 1 W[" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--sizes", "9,9,9,9", "--layers", "3"], "would take"),
+    (["--sizes", "2,2,2"], "--sizes takes 4"),
+    (["--backend", "sympy", "--layers", "2"], "runs on symengine"),
+])
+def test_prove_refuses_what_a_network_proof_cannot_do(capsys, argv, says):
+    from lstm_sym.commands import main
+    code = main(["prove", "gru", "--loss", "mse", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and err.count("\n") == 1
+
+
+def test_a_cell_the_field_cannot_evaluate_is_a_skip_not_a_verdict(tmp_path):
+    cell = tmp_path / "relu.cell"
+    cell.write_text("states: h\nh = relu(W @ h + U @ x + b)\n")
+    from lstm_sym.cells import load_cell
+    report = check_network(network(load_cell(str(cell)), layers=2, loss="xent"), ("derivation", "symbolic"),
+                           sizes=(2, 2, 2))
+    assert report.exit_code == 0 and any(m == "symbolic" and "Max" in why for m, why in report.skipped)

@@ -65,8 +65,8 @@ def add_network(p):
     """--layers, --head, --loss, --loss-at: any of them makes CELL a network's layers."""
     g = p.add_argument_group("a network (cells, an output head and a loss)")
     g.add_argument("--layers", type=positive_int, help="stacked layers of CELL (layer l's h_t is layer l+1's x_t)")
-    g.add_argument("--head", help="the output head: linear (z_t = V h_t + b_y) or softmax (ŷ_t = softmax(z_t))")
-    g.add_argument("--loss", help="mse (½‖z_t − y_t‖², with a linear head) or xent (softmax cross-entropy)")
+    g.add_argument("--head", help="the output head: linear (a_t = V h_t + b_y) or softmax (ŷ_t = softmax(a_t))")
+    g.add_argument("--loss", help="mse (½‖a_t − y_t‖², with a linear head) or xent (softmax cross-entropy)")
     g.add_argument("--loss-at", dest="loss_at", help="all (a loss at every step; the default) or last (step T only)")
 
 

@@ -215,6 +215,8 @@ def _symbolic(net, report):
         verdict = prove_network(net)
     except ImportError:
         raise CannotRun("the network's exact proof needs symengine: pip install 'lstm-sym[fast]'") from None
+    except ValueError as e:              # e.g. relu: no value in the field (the module is not run here)
+        raise CannotRun(str(e)) from None
     wrong = [entry for entry in verdict.values() if entry]
     report.notes.append(f"symbolic: the derivation proved exactly at D, H, K, T = {', '.join(map(str, SIZES))}, "
                         "B = 1, over GF(2^61 − 1) (it proves the derivation; the derivation method compares "
