@@ -133,6 +133,8 @@ def _cases():
     add("prove-relu", "prove", "{relu}", says="through tanh")
     add("prove-T150", "prove", "rnn", "--sizes", "1,1,150", codes=OK, says="PROVEN")
     add("prove-huge-T", "prove", "rnn", "--sizes", "1,1,100000", says="the largest T that fits")
+    add("prove-network-huge", "prove", "lstm", "--layers", "3", "--sizes", "9,9,9,9", says="would take")
+    add("prove-network-relu", "prove", "{relu}", "--layers", "2", says="through tanh")
     add("prove-lstm-50", "prove", "lstm", "--sizes", "50,50,50", says="--no-limit")
     add("prove-sympy-deep", "prove", "lstm", "--sizes", "3,3,8", "--backend", "sympy", says="--no-limit")
     add("prove-huge-everything", "prove", "gru", "--sizes", "1000000,1000000,1000000", says="--no-limit")
