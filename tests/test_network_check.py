@@ -42,7 +42,6 @@ def test_the_generated_network_passes_every_referee():
 
 @pytest.mark.parametrize("argv, says", [
     (["--impl", "x.py"], "--impl checks a cell's module"),
-    (["--dtype", "float32"], "a network is checked in float64"),
     (["--method", "bogus"], "unknown method 'bogus' for a network"),
 ])
 def test_check_refuses_what_a_network_check_cannot_do(capsys, argv, says):
@@ -61,3 +60,23 @@ def test_a_network_check_with_nothing_to_compare_exits_2_with_its_line(capsys):
     code = main(["check", "lstm_peephole", "--layers", "2", "--method", "torch"])
     out, err = capsys.readouterr()
     assert code == 2 and "torch: skipped (" in out and err.startswith("lstm-sym: error: nothing compared")
+
+
+@pytest.mark.parametrize("what, old, new", BUGS[:2], ids=[b[0] for b in BUGS[:2]])
+def test_a_bug_in_a_float32_network_module_is_caught(what, old, new):
+    net = network("gru", layers=2, loss="mse")
+    source = emit_network(net, dtype="float32")
+    report = check_network(net, ("derivation", "central", "directional", "graph"), sizes=(2, 3, 3),
+                           source=source.replace(old, new), dtype="float32")
+    assert {m for m, _, rel, tol in report.rows if not rel <= tol} == {"derivation", "central", "directional",
+                                                                        "graph"}, what
+
+
+def test_the_float32_network_passes_with_float32_tolerances(capsys):
+    code = main(["check", "lstm", "--layers", "2", "--loss", "xent", "--dtype", "float32",
+                 "--method", "derivation,central,complex,directional"])
+    out = capsys.readouterr().out
+    assert code == 0 and "; float32" in out.splitlines()[0]
+    tols = {line.split()[0]: line.split()[-2] for line in out.splitlines() if line.endswith(" ok")}
+    # exact referees at float32's 1e-3 (the complex step too: it runs in complex128), differences at 2e-2
+    assert tols == {"derivation": "1e-03", "complex": "1e-03", "central": "2e-02", "directional": "2e-02"}

@@ -43,11 +43,9 @@ def run_network_check(args):
     if args.impl is not None:
         raise ValueError("--impl checks a cell's module; a network's module is checked as generated "
                          "(drop --impl, or drop --layers/--head/--loss/--loss-at)")
-    if args.dtype != "float64":
-        raise ValueError("a network is checked in float64 (drop --dtype)")
     methods = METHODS if args.method is None else [m.strip() for m in args.method.split(",") if m.strip()]
     report = check_network(network_of(args), methods, tuple(parse_sizes(args.sizes, 3)), batch=args.batch,
-                           seed=args.seed, limit=not args.no_limit)
+                           seed=args.seed, limit=not args.no_limit, dtype=args.dtype)
     code = print_verdict(str(report), report.exit_code)
     if code == 2:
         print("lstm-sym: error: nothing compared the network against a referee (see the skipped lines above)",

@@ -76,31 +76,47 @@ def _problem(net, module, D, H, K, T, B, seed):
     return params, x, (y if net.loss_at == "all" else y[0])
 
 
-def tolerance(method):
-    """The cell check's float64 tolerance for the same method (verify.methods' registry)."""
+def tolerance(method, dtype="float64"):
+    """The cell check's tolerance for the same method (verify.methods' registry); an exact
+    referee (the complex step in complex128 too) against a float32 module: EXACT's float32."""
+    from .methods import EXACT, REGISTRY
+    return REGISTRY[method].tol.get(dtype, EXACT[dtype])
+
+
+def step(method, dtype="float64"):
+    """The cell check's step for a difference method (None: not one); the complex step
+    always runs in complex128."""
     from .methods import REGISTRY
-    return REGISTRY[method].tolerance("float64")
+    steps = REGISTRY[method].step
+    return steps.get(dtype, steps.get("float64"))
 
 
-def step(method):
-    """The cell check's float64 step for a difference method (None: not one)."""
-    from .methods import REGISTRY
-    return REGISTRY[method].step.get("float64")
+OWN = ("central", "directional")     # differentiate the module's own loss, in its dtype
 
 
-def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None, limit=True):
+def _widened(params, x):
+    f64 = lambda a: np.asarray(a, dtype=np.float64)
+    return ({"layers": [{k: f64(v) for k, v in p.items()} for p in params["layers"]],
+             "V": f64(params["V"]), "b_y": f64(params["b_y"])}, f64(x))
+
+
+def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None, limit=True,
+                  dtype="float64"):
     """Every referee on one random problem (D, H, T = sizes; every layer H wide, as
     torch's stacked modules are).  source: a module's text to check instead of the
-    generated one (the complex step still differentiates the generated forward)."""
+    generated one (the complex step still differentiates the generated forward).
+    dtype float32: the float32 module; the exact referees see the same numbers in float64."""
     D, H, T = sizes
-    module = compile_network(net, source=source)
+    module = compile_network(net, source=source, dtype=dtype)
     params, x, y = _problem(net, module, D, H, K, T, batch, seed)
+    x = x.astype(dtype)
+    wide = _widened(params, x)
     E, cache = module.loss(params, x, y)
-    ours = _flat(module.backward(params, cache))
+    ours = {k: np.asarray(v, dtype=np.float64) for k, v in _flat(module.backward(params, cache)).items()}
     floor = gradient_floor(ours)
     report = NetworkReport(f"{net.cell.name}: {net.layers} layers, {net.head} head, {net.loss} at "
                            f"{'every step' if net.loss_at == 'all' else 'step T'}; D, H, T, K, B = "
-                           f"{D}, {H}, {T}, {K}, {batch}")
+                           f"{D}, {H}, {T}, {K}, {batch}" + ("" if dtype == "float64" else f"; {dtype}"))
     methods = [m for name in methods for m in ALIASES.get(name, (name,))]
     entries = sum(a.size for a in _leaves(params, x).values())
     for method in methods:
@@ -118,17 +134,18 @@ def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
             report.skipped.append((method, f"one scalar node per multiply: about {work:.1e} of them, past "
                                            f"{MAX_GRAPH:.0e} (--no-limit runs it)"))
             continue
-        h, tol = step(method), tolerance(method)
+        h, tol = step(method, dtype), tolerance(method, dtype)
         try:
             if method == "symbolic":
                 theirs = _symbolic(net, report)
             else:
-                theirs = REFEREES[method](net, module, params, x, y, ours, *([h] if h else []))
+                where = (params, x) if method in OWN else wide
+                theirs = REFEREES[method](net, module, *where, y, ours, *([h] if h else []))
         except CannotRun as e:
             report.skipped.append((method, str(e)))
             continue
         # a difference quotient cannot see below the rounding of E itself: no evidence there
-        noise = roundoff(abs(E), h, "float64") / tol if method in ("central", "directional") else 0.0
+        noise = roundoff(abs(E), h, dtype) / tol if method in OWN else 0.0
         for name, ref in theirs.items():
             got, ref = ref if isinstance(ref, tuple) else (ours[name], ref)
             report.rows.append((method, name, relative_error(got, ref, max(floor, noise)), tol))
@@ -195,11 +212,12 @@ def _directional(net, module, params, x, y, ours, eps=1e-6):
     norm = np.sqrt(sum(np.sum(v * v) for v in u.values()))
 
     def moved(sign):
+        kept = {k: v.copy() for k, v in leaves.items()}     # float32: v + d − d is not v
         for k, v in leaves.items():
-            v += sign * eps * u[k] / norm
+            v += (sign * eps * u[k] / norm).astype(v.dtype)
         value = module.loss(params, x, y)[0]
         for k, v in leaves.items():
-            v -= sign * eps * u[k] / norm
+            v[...] = kept[k]
         return value
     if any(np.shape(ours[k]) != u[k].shape for k in leaves):
         return {"vᵀJu": (np.array(np.inf), np.array(0.0))}       # a misshapen gradient: no prediction
