@@ -372,9 +372,7 @@ def prove_units(cell, D, H, T):
 
 
 def network_prove_cost(cell, D, H, T, layers, backend="symengine"):
-    """verify.network_proof: E nests every layer in every step.  Measured against
-    the cell's estimate (lstm, symengine): ×7–15 at 2 layers, ×32 at 3; taken as
-    5 L² (conservative by 1.4–3×)."""
+    """verify.network_proof: measured ×7–15 the cell's estimate at 2 layers, ×32 at 3: 5 L²."""
     return prove_cost(cell, D, H, T, backend) * (5 * layers ** 2)
 
 
