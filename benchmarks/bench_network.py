@@ -36,7 +36,7 @@ def main():
     xt = torch.tensor(x64, requires_grad=True)
     yt = torch.tensor(y.reshape(-1))
     ours = mod.loss(params64, x64, y)[0]
-    theirs = float(torch.nn.CrossEntropyLoss(reduction="sum")(head(lstm(xt)[0]).reshape(-1, K), yt))
+    theirs = float(torch.nn.CrossEntropyLoss(reduction="sum")(head(lstm(xt)[0]).reshape(-1, K), yt).detach())
     print(f"float64 loss: generated {ours:.12g}, torch {theirs:.12g}, relative difference "
           f"{abs(ours - theirs) / abs(theirs):.1e}")
     f32 = lambda p: p.astype(np.float32)
