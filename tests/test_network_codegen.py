@@ -364,3 +364,37 @@ def test_initial_states_may_come_stacked_as_one_array_when_the_layers_are_one_si
     h0s = np.random.default_rng(2).normal(size=(2, B, 4))
     assert lstm2.loss(params, x, y, h0s)[0] == pytest.approx(lstm2.loss(params, x, y, list(h0s))[0], rel=1e-15)
     assert lstm2.loss(params, x, y, h0s)[0] != pytest.approx(lstm2.loss(params, x, y)[0], rel=1e-6)
+
+
+def test_a_cell_whose_memory_is_not_c_takes_its_own_initial_state(tmp_path):
+    # states h, m: m0s sets layer l's m_0 (and its gradient is backward()'s "m0"); c0s is refused
+    spec = tmp_path / "mstate.cell"
+    spec.write_text("states: h, m\nf = sigmoid(W_fh @ h + W_fx @ x + b_f)\n"
+                    "m = f * m + (1 - f) * tanh(W_mx @ x + W_mh @ h + b_m)\nh = tanh(m)\n")
+    from lstm_sym.cells import load_cell
+    mod = compile_network(network(load_cell(str(spec)), layers=2, loss="mse"))
+    rng = np.random.default_rng(0)
+    p = mod.init_network(2, 3, 2)
+    x, y = rng.normal(size=(3, 2, 2)), rng.normal(size=(3, 2, 2))
+    m0s = [rng.normal(size=(2, 3)) for _ in range(2)]
+    E, cache = mod.loss(p, x, y, m0s=m0s)
+    g = mod.backward(p, cache)["layers"][1]["m0"]
+    eps = 1e-6
+    up, down = [a.copy() for a in m0s], [a.copy() for a in m0s]
+    up[1][0, 2] += eps
+    down[1][0, 2] -= eps
+    fd = (mod.loss(p, x, y, m0s=up)[0] - mod.loss(p, x, y, m0s=down)[0]) / (2 * eps)
+    assert abs(fd - g[0, 2]) < 1e-7 * max(1, abs(fd)) and abs(fd) > 1e-6
+    with pytest.raises(ValueError, match="c0s given, but the mstate cell has no c state"):
+        mod.loss(p, x, y, c0s=m0s)
+
+
+def test_the_cache_does_not_see_x_change_after_loss():
+    mod = compile_network(network("lstm", layers=1, loss="mse"))
+    rng = np.random.default_rng(1)
+    p = mod.init_network(2, 3, 2)
+    x, y = rng.normal(size=(3, 2, 2)), rng.normal(size=(3, 2, 2))
+    _, cache = mod.loss(p, x, y)
+    want = mod.backward(p, cache)["layers"][0]["W_fx"]
+    x[:] = 0.0
+    np.testing.assert_array_equal(mod.backward(p, cache)["layers"][0]["W_fx"], want)

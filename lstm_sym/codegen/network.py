@@ -2,7 +2,7 @@
 layer_backward, init_params) and, written from the network's derivation,
 init_network, loss and backward.
 
-    loss(params, x, targets, h0s=None, c0s=None) -> (E, cache)
+    loss(params, x, targets, h0s=None, c0s=None, **<state>0s) -> (E, cache)
     backward(params, cache) -> {"layers": [grads of each layer], "V": ..., "b_y": ..., "x": ...}
     clip_by_global_norm(grads, max_norm) -> norm,  clip_by_value(grads, limit): in place
 
@@ -176,9 +176,22 @@ def _in_layer(l, function, *args, **kwargs):
         raise ValueError(f"layer {{l + 1}}: {{e}}") from None
 
 
-def loss(params, x, targets, h0s=None, c0s=None):
+def _starts(h0s, c0s, initial):
+    """One {{state: (B, H) array}} per layer: h0s for the output state, c0s, and <state>0s for
+    any other state (a cell with states h, m takes m0s)."""
+    given = {{f"{{STATES[0]}}0s": h0s, "c0s": c0s, **initial}}
+    for key, value in given.items():
+        if value is not None and key not in {{f"{{s}}0s" for s in STATES}}:
+            raise ValueError(f"{{key}} given, but the {{CELL}} cell has no {{key[:-2]}} state (its states: "
+                             f"{{', '.join(STATES)}}; initial states: {{', '.join(s + '0s' for s in STATES)}})")
+    per_state = {{s: _initial(f"{{s}}0s", given.get(f"{{s}}0s"), LAYERS) for s in STATES}}
+    return [{{s: per_state[s][l] for s in STATES if per_state[s][l] is not None}} for l in range(LAYERS)]
+
+
+def loss(params, x, targets, h0s=None, c0s=None, **initial):
     """E and the cache backward() reads.  x (T, B, D); targets (T, B, K) rows, or (T, B) class
-    indices for xent (with LOSS_AT last: (B, K) or (B,)); h0s, c0s: one initial state per layer."""
+    indices for xent (with LOSS_AT last: (B, K) or (B,)); h0s, c0s (and <state>0s for a cell's
+    other states): one initial state per layer.  x is copied: the cache does not see later changes."""
     x = _array("x", x, FLOAT_NAMES)
     if x.ndim != 3 or 0 in x.shape:
         raise ValueError(f"x has shape {{x.shape}}, expected (T, B, D) with T, B, D at least 1")
@@ -186,15 +199,12 @@ def loss(params, x, targets, h0s=None, c0s=None):
         raise ValueError(f"x has dtype {{x.dtype}}, expected {{FLOAT_NAMES}}")
     _finite("x", x)
     _params(params)
-    if c0s is not None and "c" not in STATES:
-        raise ValueError(f"c0s given, but the {{CELL}} cell has no c state (its states: {{', '.join(STATES)}})")
-    starts = [dict(zip(STATES, s)) for s in zip(*(_initial(f"{{s}}0s", g, LAYERS)
-                                                 for s, g in zip(STATES, (h0s, c0s))))]
-    h, caches = x, []
+    starts = _starts(h0s, c0s, initial)
+    h, caches = np.array(x, order="C"), []           # a copy: layer 1's cache keeps it
     for l, layer in enumerate(params["layers"]):
         # h_t^(0) = x_t; layer l+1 reads layer l's h_t as its x_t
         h, cache = _in_layer(l, layer_forward, layer, np.ascontiguousarray(h),
-                             **{{f"{{s}}0": v for s, v in starts[l].items() if v is not None}})
+                             **{{f"{{s}}0": v for s, v in starts[l].items()}})
         caches.append(cache)
     T, B, H = h.shape
     V, b_y, K = _head(params, H, h.dtype)
