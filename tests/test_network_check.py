@@ -5,7 +5,7 @@ import pytest
 from lstm_sym.codegen.network import emit_network
 from lstm_sym.commands import main
 from lstm_sym.network import network
-from lstm_sym.verify.network_check import check_network
+from lstm_sym.verify.network_check import METHODS, check_network
 
 # (what the bug is, a line of the generated network module, what it becomes)
 BUGS = [
@@ -14,6 +14,9 @@ BUGS = [
     ("layers not linked", 'dh = layers[l].pop("x")', 'layers[l].pop("x")'),
     ("output error with the wrong sign", 'delta_y = cache["out"] - cache["y"]', 'delta_y = cache["y"] - cache["out"]'),
     ("bias gradient of the head from one step", '"b_y": rows.sum(axis=0)', '"b_y": delta_y[-1].sum(axis=0)'),
+    # invisible from h_0 = 0: the check starts every layer from random states
+    ("the first step's recurrence dropped", "    h_rows = h_seq[:T].transpose(0, 2, 1).reshape(T * B, H)",
+     "    h_rows = np.concatenate([0 * h_seq[:1], h_seq[1:T]]).transpose(0, 2, 1).reshape(T * B, H)"),
 ]
 
 
@@ -32,7 +35,7 @@ def test_a_bug_in_the_network_module_is_caught(what, old, new):
 
 def test_the_generated_network_passes_every_referee():
     pytest.importorskip("torch")
-    report = check_network(network("gru", layers=2, loss="mse", loss_at="last"), sizes=(2, 3, 3))
+    report = check_network(network("gru", layers=2, loss="mse", loss_at="last"), METHODS, sizes=(2, 3, 3))
     assert report.exit_code == 0
     pytest.importorskip("symengine")
     assert {m for m, _, _, _ in report.rows} == {"derivation", "symbolic", "central", "complex", "directional",
@@ -80,3 +83,36 @@ def test_the_float32_network_passes_with_float32_tolerances(capsys):
     tols = {line.split()[0]: line.split()[-2] for line in out.splitlines() if line.endswith(" ok")}
     # exact referees at float32's 1e-3 (the complex step too: it runs in complex128), differences at 2e-2
     assert tols == {"derivation": "1e-03", "complex": "1e-03", "central": "2e-02", "directional": "2e-02"}
+
+
+def test_the_proof_alone_compares_nothing_the_module_computed(capsys):
+    code = main(["check", "mgu", "--layers", "2", "--method", "symbolic"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "verdict: nothing compared the module" in out and "nothing ran the module" in out
+
+
+def test_method_choices_on_a_network(capsys):
+    code = main(["check", "rnn", "--layers", "2", "--method", "fd"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "central " in out and "richardson: skipped (" in out
+    code = main(["check", "rnn", "--layers", "2", "--method", ","])
+    assert code == 2 and "--method: no method given" in capsys.readouterr().err
+    code = main(["check", "rnn", "--layers", "2", "--seed", "7", "--method", "derivation"])
+    assert code == 0 and "; seed 7" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_past_the_limits_the_directional_check_stands_in_and_step_by_step_referees_step_aside():
+    report = check_network(network("mgu", layers=30, loss="mse"), ("central",), sizes=(3, 8, 4))
+    assert report.exit_code == 0 and [m for m, *_ in report.rows] == ["directional"]
+    report = check_network(network("rnn", layers=2, loss="mse"), ("derivation", "directional"), sizes=(2, 2, 6000),
+                           batch=2)
+    assert [m for m, _ in report.skipped] == ["derivation"] and "--no-limit" in report.skipped[0][1]
+    assert report.exit_code == 0 and [m for m, *_ in report.rows] == ["directional"]
+
+
+def test_every_referee_compares_the_initial_states_gradients():
+    pytest.importorskip("torch")
+    report = check_network(network("lstm", layers=2, loss="xent"), sizes=(2, 3, 3))
+    named = {(m, name) for m, name, _, _ in report.rows}
+    for method in ("derivation", "central", "complex", "graph", "torch"):
+        assert {(method, "layer 1 h0"), (method, "layer 2 c0")} <= named, method

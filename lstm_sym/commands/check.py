@@ -39,11 +39,11 @@ def register(sub):
 
 def run_network_check(args):
     """The generated network module against every referee that runs on a network."""
-    from ..verify.network_check import METHODS, check_network
+    from ..verify.network_check import DEFAULT, check_network
     if args.impl is not None:
         raise ValueError("--impl checks a cell's module; a network's module is checked as generated "
                          "(drop --impl, or drop --layers/--head/--loss/--loss-at)")
-    methods = METHODS if args.method is None else [m.strip() for m in args.method.split(",") if m.strip()]
+    methods = DEFAULT if args.method is None else [m.strip() for m in args.method.split(",") if m.strip()]
     report = check_network(network_of(args), methods, tuple(parse_sizes(args.sizes, 3)), batch=args.batch,
                            seed=args.seed, limit=not args.no_limit, dtype=args.dtype)
     code = print_verdict(str(report), report.exit_code)

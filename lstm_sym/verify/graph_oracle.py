@@ -288,10 +288,11 @@ def network_scalar_graph(net, D, sizes, K, T):
     return b, layers, xs, V, b_y, ys
 
 
-def network_graph_gradients(net, params, x, y):
+def network_graph_gradients(net, params, x, y, starts=None):
     """E and its gradients by reverse accumulation over the network's scalar graph,
     one sequence at a time.  params: {"layers": [...], "V", "b_y"}; x (T, B, D);
-    y (T', B, K) float rows (one-hot for class indices).  Returns the keys of the
+    y (T', B, K) float rows (one-hot for class indices); starts: one {state: (B, H)}
+    per layer (zeros when None).  Returns the keys of the
     generated module's backward(): {"layers": [...], "V", "b_y", "x"}."""
     T, B, D = x.shape
     K = params["b_y"].shape[0]
@@ -308,9 +309,9 @@ def network_graph_gradients(net, params, x, y):
         fill = lambda ids, vals: value.update(zip(ids.flat, np.asarray(vals, dtype=float).flat))
         for ids, vals in leaves:
             fill(ids, vals)
-        for (_, init), H in zip(layers, sizes):
-            for arr in init.values():
-                fill(arr, np.zeros(H))
+        for l, ((_, init), H) in enumerate(zip(layers, sizes)):
+            for state, arr in init.items():
+                fill(arr, np.zeros(H) if starts is None else starts[l][state][seq])
         for t in range(T):
             fill(xs[t], x[t, seq])
         for i, t in enumerate(ys):

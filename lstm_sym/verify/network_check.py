@@ -16,9 +16,11 @@ from .differences import roundoff
 from .errors import gradient_floor, relative_error
 
 METHODS = ("derivation", "symbolic", "central", "complex", "directional", "graph", "torch")
-ALIASES = {"fd": ("central",), "all": METHODS}         # as `check` takes them for a cell
+ALIASES = {"fd": ("central", "richardson"), "all": METHODS}      # as `check` takes them for a cell
+DEFAULT = tuple(m for m in METHODS if m != "symbolic")             # as for a cell: all but the proof
 MAX_ENTRIES = 4000       # entry-by-entry differences past this: skipped (the directional check still runs)
 MAX_GRAPH = 3_000_000    # parameter entries × T × B past this: the scalar graph is skipped (about 10 s)
+MAX_STEPS = 20_000       # T × B × layers past this: the interpreter and torch are skipped (step by step in Python)
 # the cell's referees that do not run on a network (yet), and why: said in every report
 NOT_ON_NETWORKS = {
     "richardson": "not wired for networks; central differences and the complex step run"}
@@ -38,7 +40,7 @@ class NetworkReport:
 
     @property
     def exit_code(self):
-        if not self.rows:
+        if not [r for r in self.rows if r[0] != "symbolic"]:     # nothing ran the module
             return 2
         return 0 if all(rel <= tol for _, _, rel, tol in self.rows) else 1
 
@@ -49,7 +51,7 @@ class NetworkReport:
         out += self.notes + [f"{method}: skipped ({why})" for method, why in self.skipped]
         wrong = sorted({name for _, name, rel, tol in self.rows if not rel <= tol})
         out.append("verdict: " + (f"WRONG: {', '.join(wrong)}" if wrong else
-                                  "every gradient agrees with every referee" if self.rows else "nothing compared"))
+                                  "every gradient agrees with every referee" if self.exit_code != 2 else "nothing compared the module"))
         return "\n".join(out)
 
 
@@ -61,15 +63,31 @@ def _flat(grads):
 
 
 def _leaves(params, x):
-    """The arrays a gradient is taken against, by the names _flat uses."""
+    """The arrays a gradient is taken against, by the names _flat uses (each layer's
+    initial states too: a check from h_0 = 0 is blind to a wrong first step's recurrence)."""
     out = {f"layer {l + 1} {k}": v for l, p in enumerate(params["layers"]) for k, v in p.items()}
+    out.update({f"layer {l + 1} {s}0": v for l, st in enumerate(params["starts"]) for s, v in st.items()})
     out.update({"V": params["V"], "b_y": params["b_y"], "x": x})
     return out
 
 
+def _loss(module, params, x, y):
+    """module.loss with params' initial states as its h0s, c0s, <state>0s."""
+    states = list(params["starts"][0])
+    given = {("h0s" if s == states[0] else f"{s}0s"): [st[s] for st in params["starts"]] for s in states}
+    return module.loss(_module_params(params), x, y, **given)
+
+
+def _module_params(params):
+    return {k: params[k] for k in ("layers", "V", "b_y")}
+
+
 def _problem(net, module, D, H, K, T, B, seed):
+    """Random weights (the module's init), inputs, targets, and every layer's initial states."""
     rng = np.random.default_rng(seed)
     params = module.init_network(D, H, K, seed=seed)
+    params["starts"] = [{s: (0.5 * rng.normal(size=(B, H))).astype(params["V"].dtype) for s in module.STATES}
+                        for _ in params["layers"]]
     x = rng.normal(size=(T, B, D))
     steps = T if net.loss_at == "all" else 1
     y = rng.integers(0, K, size=(steps, B)) if net.loss == "xent" else rng.normal(size=(steps, B, K))
@@ -94,13 +112,38 @@ def step(method, dtype="float64"):
 OWN = ("central", "directional")     # differentiate the module's own loss, in its dtype
 
 
+def _cast(params, dtype):
+    f = lambda a: np.asarray(a, dtype=dtype)
+    return {"layers": [{k: f(v) for k, v in p.items()} for p in params["layers"]],
+            "starts": [{k: f(v) for k, v in st.items()} for st in params["starts"]],
+            "V": f(params["V"]), "b_y": f(params["b_y"])}
+
+
 def _widened(params, x):
-    f64 = lambda a: np.asarray(a, dtype=np.float64)
-    return ({"layers": [{k: f64(v) for k, v in p.items()} for p in params["layers"]],
-             "V": f64(params["V"]), "b_y": f64(params["b_y"])}, f64(x))
+    return _cast(params, np.float64), np.asarray(x, dtype=np.float64)
 
 
-def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None, limit=True,
+def _too_big(method, net, params, x, entries, methods):
+    """Why `method` is skipped at these sizes (None: it runs); --no-limit runs it anyway."""
+    from .. import cost
+    T, B = x.shape[:2]
+    if method in ("central", "complex") and entries > MAX_ENTRIES:
+        return (f"{entries} entries, two losses each: past {MAX_ENTRIES}; the directional check stands in "
+                "(--no-limit runs it)")
+    work = sum(a.size for a in _leaves(params, x).values()) * T * B
+    if method == "graph" and work > MAX_GRAPH:
+        return f"one scalar node per multiply: about {work:.1e} of them, past {MAX_GRAPH:.0e} (--no-limit runs it)"
+    if method in ("derivation", "torch") and T * B * net.layers > MAX_STEPS:
+        return f"T × B × layers = {T * B * net.layers}, past {MAX_STEPS} steps run one by one (--no-limit runs it)"
+    if method == "symbolic":
+        from .network_proof import SIZES
+        est = cost.network_prove_cost(net.cell, SIZES[0], SIZES[1], SIZES[3], net.layers)
+        if not cost.fits(est):
+            return f"the proof at {net.layers} layers would take {cost.why(est)} (--no-limit runs it)"
+    return None
+
+
+def check_network(net, methods=DEFAULT, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None, limit=True,
                   dtype="float64"):
     """Every referee on one random problem (D, H, T = sizes; every layer H wide, as
     torch's stacked modules are).  source: a module's text to check instead of the
@@ -111,28 +154,27 @@ def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
     params, x, y = _problem(net, module, D, H, K, T, batch, seed)
     x = x.astype(dtype)
     wide = _widened(params, x)
-    E, cache = module.loss(params, x, y)
-    ours = {k: np.asarray(v, dtype=np.float64) for k, v in _flat(module.backward(params, cache)).items()}
+    E, cache = _loss(module, params, x, y)
+    ours = {k: np.asarray(v, dtype=np.float64) for k, v in _flat(module.backward(_module_params(params), cache)).items()}
     floor = gradient_floor(ours)
     report = NetworkReport(f"{net.cell.name}: {net.layers} layers, {net.head} head, {net.loss} at "
                            f"{'every step' if net.loss_at == 'all' else 'step T'}; D, H, T, K, B = "
-                           f"{D}, {H}, {T}, {K}, {batch}" + ("" if dtype == "float64" else f"; {dtype}"))
-    methods = [m for name in methods for m in ALIASES.get(name, (name,))]
+                           f"{D}, {H}, {T}, {K}, {batch}; seed {seed}" + ("" if dtype == "float64" else f"; {dtype}"))
+    methods = list(dict.fromkeys(m for name in methods for m in ALIASES.get(name, (name,))))
+    if not methods:
+        raise ValueError("--method: no method given; choose from " + ", ".join(METHODS) + " (fd, all)")
     entries = sum(a.size for a in _leaves(params, x).values())
-    for method in methods:
+    for method in methods:                      # "directional" may join as it runs
         if method in NOT_ON_NETWORKS:
             continue
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r} for a network: choose from {', '.join(METHODS)} "
                              "(fd, all)")
-        if method in ("central", "complex") and entries > MAX_ENTRIES and limit:
-            report.skipped.append((method, f"{entries} entries, two losses each: past {MAX_ENTRIES}, "
-                                           "the directional check stands in (--no-limit runs it)"))
-            continue
-        work = sum(a.size for a in _leaves(params, x).values()) * x.shape[0] * x.shape[1]
-        if method == "graph" and work > MAX_GRAPH and limit:
-            report.skipped.append((method, f"one scalar node per multiply: about {work:.1e} of them, past "
-                                           f"{MAX_GRAPH:.0e} (--no-limit runs it)"))
+        why = _too_big(method, net, params, x, entries, methods) if limit else None
+        if why:
+            report.skipped.append((method, why))
+            if method in ("central", "complex") and "directional" not in methods:
+                methods.append("directional")            # it stands in, as the note says
             continue
         h, tol = step(method, dtype), tolerance(method, dtype)
         try:
@@ -150,6 +192,9 @@ def check_network(net, methods=METHODS, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
             got, ref = ref if isinstance(ref, tuple) else (ours[name], ref)
             report.rows.append((method, name, relative_error(got, ref, max(floor, noise)), tol))
     report.skipped += [(m, why) for m, why in NOT_ON_NETWORKS.items() if m in methods or set(methods) >= set(METHODS)]
+    if report.rows and report.exit_code == 2:
+        report.notes.append("nothing ran the module: symbolic proves the derivation, not the code; "
+                            "add derivation or another method")
     return report
 
 
@@ -159,11 +204,15 @@ def _interpreter(net, module, params, x, y, ours):
     total = {}
     for b in range(x.shape[1]):
         ys = list(onehot[:, b]) if net.loss_at == "all" else [onehot[b]]
-        _, g = run_network(net, params["layers"], {"V": params["V"], "b_y": params["b_y"]}, list(x[:, b]), ys)
-        for name, v in _flat({**g, "layers": [{k: g["layers"][l][k] for k in p}
+        init = [{s: v[b] for s, v in st.items()} for st in params["starts"]]
+        _, g = run_network(net, params["layers"], {"V": params["V"], "b_y": params["b_y"]}, list(x[:, b]), ys, init)
+        keep = lambda l, p: [*p, *(f"{s}0" for s in params["starts"][l])]
+        for name, v in _flat({**g, "layers": [{k: g["layers"][l][k] for k in keep(l, p)}
                                                for l, p in enumerate(params["layers"])]}).items():
             if name == "x":
                 total.setdefault(name, np.zeros_like(x))[:, b] = np.array(v)
+            elif name.endswith("0") and name.split()[-1][:-1] in module.STATES:     # per sequence
+                total.setdefault(name, np.zeros((x.shape[1], len(v))))[b] = v
             else:
                 total[name] = total.get(name, 0) + v
     return total
@@ -181,9 +230,9 @@ def _central(net, module, params, x, y, ours, eps=1e-6):
     def entry(a, idx):
         keep = a[idx]
         a[idx] = keep + eps
-        up = module.loss(params, x, y)[0]
+        up = _loss(module, params, x, y)[0]
         a[idx] = keep - eps
-        down = module.loss(params, x, y)[0]
+        down = _loss(module, params, x, y)[0]
         a[idx] = keep
         return (up - down) / (2 * eps)
     return _entrywise(entry, params, x)
@@ -191,14 +240,13 @@ def _central(net, module, params, x, y, ours, eps=1e-6):
 
 def _complex_step(net, module, params, x, y, ours, h=1e-30):
     safe = compile_network(net, complex_safe=True)
-    cparams = {"layers": [{k: v.astype(complex) for k, v in p.items()} for p in params["layers"]],
-               "V": params["V"].astype(complex), "b_y": params["b_y"].astype(complex)}
+    cparams = _cast(params, complex)
     cx = x.astype(complex)
 
     def entry(a, idx):
         keep = a[idx]
         a[idx] = keep + 1j * h
-        value = safe.loss(cparams, cx, y)[0]
+        value = _loss(safe, cparams, cx, y)[0]
         a[idx] = keep
         return np.imag(value) / h
     return _entrywise(entry, cparams, cx)
@@ -215,7 +263,7 @@ def _directional(net, module, params, x, y, ours, eps=1e-6):
         kept = {k: v.copy() for k, v in leaves.items()}     # float32: v + d − d is not v
         for k, v in leaves.items():
             v += (sign * eps * u[k] / norm).astype(v.dtype)
-        value = module.loss(params, x, y)[0]
+        value = _loss(module, params, x, y)[0]
         for k, v in leaves.items():
             v[...] = kept[k]
         return value
@@ -252,13 +300,16 @@ def _graph(net, module, params, x, y, ours):
     from ..network import check_targets
     from .graph_oracle import network_graph_gradients
     T, B, _ = x.shape
-    return _flat(network_graph_gradients(net, params, x, check_targets(net, y, T, B, params["b_y"].shape[0]))[1])
+    targets = check_targets(net, y, T, B, params["b_y"].shape[0])
+    return _flat(network_graph_gradients(net, params, x, targets, params["starts"])[1])
 
 
 def _torch(net, module, params, x, y, ours):
     from .torch_network import torch_network_gradients
     try:
-        _, g = torch_network_gradients(net, params, x, y)
+        st = params["starts"]
+        _, g = torch_network_gradients(net, params, x, y, [p["h"] for p in st] if "h" in st[0] else None,
+                                       [p["c"] for p in st] if "c" in st[0] else None)
     except (ImportError, ValueError) as e:       # no torch here, or a cell torch.nn cannot express
         raise CannotRun(str(e).split("\n")[0]) from None
     return _flat(g)
