@@ -59,7 +59,22 @@ def network(cell, layers=1, head=None, loss="mse", loss_at="all"):
     if isinstance(cell, str):
         from .cells import get_cell
         cell = get_cell(cell)
+    _no_clash(cell)
     return Network(cell, int(layers), head, loss, loss_at)
+
+
+HEAD_NAMES = {"V": "the head's weight", "b_y": "the head's bias", "a": "the logits a_t",
+              "y": "the target y_t", "y_hat": "the output ŷ_t", "E": "the loss E"}
+
+
+def _no_clash(cell):
+    """A cell name that the head also uses would make two different ∂E/∂V (or y_t) in one
+    derivation: refused, naming both."""
+    names = [*cell.params, *cell.states, cell.x, *(v.name for v, _ in cell.equations)]
+    for n in names:
+        if n in HEAD_NAMES:
+            raise ValueError(f"cell {cell.name} names {n!r}, which in a network is {HEAD_NAMES[n]}: "
+                             "rename it in the cell")
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,11 @@ def network_blocks(net, heading_level=1, with_cell=True):
                                  "the error enters the top layer at step T alone and reaches earlier steps "
                                  "only through BPTT."]))
     links = [(Partial(ELL, top), hd.into_top)]
-    for l in range(L - 1, 0, -1):      # not ∂ℓ_t/∂h_t: it carries every later loss, through layer l+1
-        links.append((Words(Partial(Name("E"), Layer(H_TOP, l)), f" through layer {l + 1}'s input"),
-                      Layer(Delta(d.cell.x, 0), l + 1)))
+    # not ∂ℓ_t/∂h_t: it carries every later loss, through layer l+1; past 3 layers once, for every l
+    for l in range(L - 1, 0, -1) if L <= 3 else ["l"]:
+        above = l + 1 if l != "l" else "l+1"
+        links.append((Words(Partial(Name("E"), Layer(H_TOP, l)), f" through layer {above}'s input"
+                            + ("" if l != "l" else f", for l = {L - 1}, …, 1")), Layer(Delta(d.cell.x, 0), above)))
     on_top = lambda e: transform(e, lambda n: Layer(H_TOP, L) if n == H_TOP else None)
     rows = [(GradOf(V), on_top(hd.grads["V"])), (GradOf(B_Y), hd.grads["b_y"])]
     blocks.append(Equations(links, "Into the layers", where=(
@@ -70,8 +72,8 @@ def network_blocks(net, heading_level=1, with_cell=True):
     if not with_cell:
         return blocks
     blocks.append(Heading("Each layer's backpropagation through time", heading_level + 1))
-    blocks.append(Paragraph("Every layer runs the cell's derivation below on its own parameters (written with "
-                            "the layer's superscript), its ∂ℓ_t/∂h_t being the term given above."))
+    blocks.append(Paragraph("Every layer runs the cell's derivation below on its own copy of the parameters "
+                            "(written without the layer's superscript), its ∂ℓ_t/∂h_t being the term given above."))
     parts = Part.of(d, "all")
     blocks += [p.block() for p in (parts if isinstance(parts, list) else [parts])]
     return blocks

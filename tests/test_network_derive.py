@@ -109,3 +109,25 @@ def test_every_format_prints_a_network(fmt):
 def test_bad_network_flags_are_one_line_and_exit_2(capsys, argv, says):
     code, out, err = run(capsys, "derive", "lstm", *argv)
     assert code == 2 and out == "" and says in err and err.count("\n") == 1
+
+
+def test_latex_has_no_unicode_minus_and_many_layers_print_once(capsys):
+    from lstm_sym.commands import main
+    assert main(["derive", "lstm", "--layers", "5", "--loss", "xent", "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    math = [line for line in out.splitlines() if not line.startswith("%")]
+    assert "(l-1)" in out and not any("−" in line for line in math)
+    assert main(["derive", "rnn", "--layers", "100000"]) == 0
+    out = capsys.readouterr().out
+    assert "for l = 99999, …, 1" in out and len(out.splitlines()) < 100
+
+
+@pytest.mark.parametrize("spec, name", [("h = tanh(V @ h + U @ x + b)", "'V'"),
+                                        ("h = tanh(W @ h + U @ x + b_y)", "'b_y'"),
+                                        ("a = W @ h + U @ x + b\nh = tanh(a)", "'a'")])
+def test_a_cell_name_the_head_uses_is_refused(tmp_path, spec, name):
+    from lstm_sym.cells import load_cell
+    path = tmp_path / "clash.cell"
+    path.write_text("states: h\n" + spec + "\n")
+    with pytest.raises(ValueError, match=f"cell clash names {name}, which in a network is"):
+        network(load_cell(str(path)), layers=2)

@@ -89,7 +89,8 @@ class LatexPrinter(NodePrinter):
 
     # --- the document nodes (printing/nodes.py) and the bound's Diag ---------------
     def _print_Layer(self, e):
-        return f"{{{{{self._print(e.a)}}}^{{({e.layer})}}}}"      # braced whole: a ᵀ after it is legal TeX
+        layer = str(e.layer).replace("−", "-")         # l−1: TeX's minus is ASCII
+        return f"{{{{{self._print(e.a)}}}^{{({layer})}}}}"      # braced whole: a ᵀ after it is legal TeX
 
     def _print_Name(self, e):
         base = ""
