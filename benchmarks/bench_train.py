@@ -3,7 +3,9 @@
 1. Equivalence: 200 Adam steps of a 1-layer LSTM (H = 32) + linear head on
    the adding problem, T = 30, float64, the generated network module against
    torch on the same batches from the same weights: the largest relative loss
-   difference; then the same for a 2-layer stack (torch's num_layers = 2).
+   difference and the replay's verdict; then the same for a 2-layer stack
+   (torch's num_layers = 2), and for the GRU (1 and 2 layers, without and with
+   global-norm clipping at 1; torch's bias_hh r, z rows held at 0).
 2. Learning: LSTM and a same-size tanh RNN, T = 50, 3000 Adam steps of batch
    32 (lr 0.01), with and without global-norm clipping at 1: the mean MSE of
    the last 100 steps, the first step whose 50-step mean is below 0.01, and
@@ -25,18 +27,19 @@ import numpy as np  # noqa: E402
 
 from lstm_sym.train.model import Network  # noqa: E402
 from lstm_sym.train.plot import smooth, write_curves
-from lstm_sym.train.run import Settings, torch_replay, train
+from lstm_sym.train.run import Settings, replay_verdict, torch_replay, train
 
 
-def equivalence(layers):
-    net = Network("lstm", 2, 32, layers=layers)
-    s = Settings(T=30, steps=200, batch=32)
+def equivalence(cell, layers, clip=None):
+    net = Network(cell, 2, 32, layers=layers)
+    s = Settings(T=30, steps=200, batch=32, clip=clip)
     _, hist = train(net, s)
     th = torch_replay(net, s)
-    rel = np.abs(np.array(hist.loss) - th.loss) / np.abs(th.loss)
-    print(f"equivalence, 200 Adam steps, LSTM H=32, {layers} layer{'s' if layers > 1 else ''}, T=30, float64: "
-          f"largest relative loss difference {rel.max():.2e} (target ≤ 1e-9); "
-          f"numpy {hist.seconds:.1f} s, torch {th.seconds:.1f} s")
+    verdict = replay_verdict(net, s, hist, th)
+    print(f"equivalence, 200 Adam steps, {cell.upper()} H=32, {layers} layer{'s' if layers > 1 else ''}, T=30"
+          f"{f', clip {clip:g}' if clip else ''}, float64: largest relative loss difference "
+          f"{max(verdict.torch_rel):.2e} (target ≤ 1e-9); numpy {hist.seconds:.1f} s, torch {th.seconds:.1f} s; "
+          f"{verdict.line}")
 
 
 def learning(steps, T, png):
@@ -62,6 +65,9 @@ if __name__ == "__main__":
     ap.add_argument("--T", type=int, default=50)
     ap.add_argument("--png", default=None)
     a = ap.parse_args()
-    equivalence(1)
-    equivalence(2)
+    for layers in (1, 2):
+        equivalence("lstm", layers)
+    for layers in (1, 2):
+        for clip in (None, 1.0):
+            equivalence("gru", layers, clip)
     learning(a.steps, a.T, a.png)

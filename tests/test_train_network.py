@@ -121,6 +121,34 @@ def test_two_layer_torch_replay_agrees_to_1e9_relative():
         assert rel.max() <= 1e-9, cell
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm_nofg"])
+def test_gru_and_lstm_nofg_replay_in_torch_with_their_fixed_slots_unmoved(cell):
+    # gru: bias_hh's r and z rows hold none of ours (b_r, b_z live in bias_ih) and
+    # must stay 0; lstm_nofg: the forget rows stay (weights 0, bias_ih OPEN).  The
+    # gradient norms agree too: torch's trainable entries are exactly ours
+    torch = pytest.importorskip("torch")
+    from lstm_sym.train.run import torch_modules, torch_replay
+    for layers, clip in ((1, None), (2, 0.5)):
+        net = Network(cell, 2, 5, layers=layers)
+        s = Settings(T=6, steps=20, batch=4, clip=clip)
+        _, hist = train(net, s)
+        rnn, head = torch_modules(net, net.init_params(s.seed))
+        before = {k: v.detach().clone() for k, v in rnn.named_parameters()}
+        th = torch_replay(net, s, (rnn, head))
+        np.testing.assert_allclose(hist.loss, th.loss, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(hist.grad_norm, th.grad_norm, rtol=1e-9, atol=0)
+        H = 5
+        for l in range(layers):
+            after = dict(rnn.named_parameters())
+            if cell == "gru":
+                fixed = {f"bias_hh_l{l}": slice(0, 2 * H)}
+            else:
+                fixed = {f"{part}_l{l}": slice(H, 2 * H) for part in ("weight_ih", "weight_hh", "bias_ih")}
+            for part, rows in fixed.items():
+                assert torch.equal(after[part][rows], before[part][rows]), (part, layers)
+                assert not torch.equal(after[part], before[part]), part       # the rest trained
+
+
 def test_one_layer_weights_are_the_cells_kernel_draws():
     # the network module draws a single layer's weights as the cell's kernel does,
     # and the head's from default_rng([seed, 1]) within ±1/√H
@@ -144,7 +172,8 @@ def test_adam_reduces_the_adding_loss_below_the_baseline():
     (["train", "lstm", "--steps", "0"], "--steps"),
     (["train", "lstm", "--task", "copy"], "invalid choice"),
     (["train", "lstm", "--plot", "curves.txt"], "ending in .png"),
-    (["train", "lstm_nofg", "--torch", "--steps", "2"], "torch equivalence mode runs"),
+    (["train", "cifg", "--torch", "--steps", "2"], "torch equivalence mode runs rnn, lstm, gru, lstm_nofg; "
+                                                   "cifg's input gate is its forget gate negated"),
     (["train", "lstm", "--torch", "--compare", "rnn"], "give one of them"),
     (["train", "lstm", "--layers", "0"], "--layers: '0' is not a positive integer"),
     (["train", "lstm", "--layers", "1.5"], "--layers: '1.5' is not a positive integer"),
@@ -171,3 +200,47 @@ def test_train_command_replays_two_layers_in_torch(capsys):
     assert main(["train", "lstm", "--layers", "2", "--torch", "--T", "6", "--steps", "5",
                  "--hidden", "4", "--every", "5"]) == 0
     assert "torch replay: largest relative loss difference over 5 steps" in capsys.readouterr().out
+
+
+def test_a_diverged_runs_plot_adds_no_warning(tmp_path, capsys):
+    # losses near 1e308: matplotlib's log axis overflows in exp while drawing
+    pytest.importorskip("matplotlib")
+    import warnings
+    png = tmp_path / "p.png"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["train", "rnn", "--steps", "50", "--lr", "50", "--optimizer", "sgd", "--plot", str(png)])
+    err = capsys.readouterr().err
+    assert code == 1 and "the loss is not finite" in err and png.exists()
+    assert [str(w.message) for w in caught] == []
+
+
+CHAOTIC = ["train", "rnn", "--T", "50", "--steps", "20", "--layers", "3", "--torch",
+           "--clip-value", "0.001", "--lr", "0.1", "--every", "100"]
+
+
+def test_a_chaotic_replay_is_judged_against_numpys_own_sensitivity(capsys):
+    # torch differs by up to ~1e-5 here, and so does NumPy from itself after a
+    # 1e-15 nudge of its initial weights: agreement, with the figures
+    pytest.importorskip("torch")
+    assert main(CHAOTIC) == 0
+    out = capsys.readouterr().out
+    assert "the run is chaotic from step" in out and "NumPy differs from itself by" in out
+
+
+def test_a_real_disagreement_on_the_chaotic_run_exits_1(monkeypatch, capsys):
+    # NumPy's Adam with its lr off by 1e-6 relative (torch's is right): the
+    # sensitivity rule must not excuse it; it shows from step 2
+    pytest.importorskip("torch")
+    from lstm_sym.train import OPTIMIZERS, Adam
+    monkeypatch.setitem(OPTIMIZERS, "adam", lambda params, lr: Adam(params, lr=lr * (1 + 1e-6)))
+    assert main(CHAOTIC) == 1
+    err = capsys.readouterr().err
+    assert "lstm-sym train: torch disagrees from step 2:" in err and "nudge" in err
+
+
+def test_train_command_replays_gru_in_torch(capsys):
+    pytest.importorskip("torch")
+    assert main(["train", "gru", "--layers", "2", "--torch", "--T", "6", "--steps", "5",
+                 "--hidden", "4", "--every", "5"]) == 0
+    assert "torch agrees: every step's loss within" in capsys.readouterr().out

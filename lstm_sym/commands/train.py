@@ -30,7 +30,7 @@ def register(sub):
     p.add_argument("--compare", metavar="CELL", default=None,
                    help="also train this cell on the same batches (e.g. rnn beside lstm)")
     p.add_argument("--torch", action="store_true",
-                   help="replay the run in torch and report the largest relative loss difference")
+                   help="replay the run in torch and compare the losses step by step (exit 1 on a disagreement)")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="draw the loss curves (needs matplotlib)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
 
@@ -38,7 +38,7 @@ def register(sub):
         from ..cells import load_cell
         from ..train.model import Network
         from ..train.plot import check_plot_path, write_curves
-        from ..train.run import Diverged, Settings, torch_replay, torch_unsupported, train
+        from ..train.run import Diverged, Settings, replay_verdict, torch_replay, torch_unsupported, train
         if args.compare and args.torch:
             raise UsageError("--compare and --torch each add a second curve; give one of them")
         if args.plot is not None:
@@ -65,10 +65,13 @@ def register(sub):
         if args.torch and code == 0:
             th = torch_replay(nets[0], settings)
             histories.append(th)
-            worst = max(abs(a - b) / max(abs(b), 1e-300) for a, b in zip(histories[0].loss, th.loss))
-            print(f"torch replay: largest relative loss difference over {len(th.loss)} steps {worst:.2e} "
-                  f"(numpy {histories[0].seconds:.1f} s, torch {th.seconds:.1f} s)")
-            if not worst <= 1e-9:
+            verdict = replay_verdict(nets[0], settings, histories[0], th)
+            print(f"torch replay: largest relative loss difference over {len(th.loss)} steps "
+                  f"{max(verdict.torch_rel):.2e} (numpy {histories[0].seconds:.1f} s, torch {th.seconds:.1f} s)")
+            if verdict.ok:
+                print(verdict.line)
+            else:
+                print(f"lstm-sym train: {verdict.line}", file=sys.stderr)
                 code = 1
         if args.plot is not None and any(h.loss for h in histories):
             write_curves(histories, args.plot, f"{args.task} problem, T = {args.T}, H = {args.hidden}"
