@@ -229,20 +229,30 @@ def to_dot(g):
     return "\n".join(lines) + "\n"
 
 
+def ascii_refs(text):
+    """Non-ASCII as &#N; character references.  For DOT on a stdout that cannot
+    take UTF-8: Graphviz draws a label's &#8467; as ℓ, and an id stays one-to-one
+    with the graph's (html.unescape gives it back), where transliterating would
+    merge ℓ_1 with a node l_1."""
+    return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
 def export(g, fmt):
     import json
 
     import networkx as nx
     if fmt == "dot":
         return to_dot(g)
+    # GraphML and JSON are ASCII whatever the terminal (ℓ as &#8467; and \u2113): read
+    # back, the ids are exact; an ASCII stdout's transliteration would turn ℓ_1 into l_1
     if fmt == "graphml":
-        return "\n".join(nx.generate_graphml(g)) + "\n"
+        return ascii_refs("\n".join(nx.generate_graphml(g)) + "\n")
     if fmt == "json":
         try:
             data = nx.node_link_data(g, edges="edges")
         except TypeError:               # networkx < 3.4 names the keyword `link`
             data = nx.node_link_data(g, link="edges")
-        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+        return json.dumps(data, ensure_ascii=True, indent=1) + "\n"
     raise ValueError(f"unknown graph format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 

@@ -29,16 +29,34 @@ def is_special(path):
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
+def written_into_freely(path):
+    """A stream written into without --force: a character device, FIFO or
+    socket named itself (/dev/null, a pipe), or through the system's own links
+    (/dev/stdout, /dev/fd/1).  A user's link is a user's file, whatever it
+    points at (out.png -> /dev/sda, or nowhere); so is a block device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if os.path.islink(path):
+        where = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+        if not (where == "/dev" or where.startswith(("/dev/", "/proc/"))):
+            return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def check_target(path, force=False):
-    """Refuse an output path before any work is done; return its folder."""
+    """Refuse an output path before any work is done; return its folder
+    (None for a special file, which is written into, never replaced)."""
     if not path.strip():
         raise ValueError("the output file name is empty; give a file name, or leave -o out for stdout")
-    if is_special(path):
-        return None
     if os.path.isdir(path):
         raise ValueError(f"cannot write {path}: it is a folder; give a file name")
-    if os.path.lexists(path) and not force:       # lexists: a dangling link is a user's file too
+    free = written_into_freely(path)
+    if os.path.lexists(path) and not force and not free:    # lexists: a link is a user's file too
         raise ValueError(f"{path} exists; pass --force to overwrite it")
+    if free or is_special(path):
+        return None
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"cannot write {path}: folder {folder} does not exist")
@@ -155,6 +173,37 @@ def to_ascii(text):
     return "".join(out)
 
 
+def encodable(text, stream):
+    """Whether the stream's encoding can write text as it is."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+class ClosedStream:
+    """sys.stdout or sys.stderr when its fd was closed at start (>&-): Python
+    makes it None.  Output written there is an error (fail=True); a message
+    for a closed stderr has nowhere to go, and only the exit code tells."""
+    encoding = "utf-8"
+
+    def __init__(self, name, fail):
+        self.name, self.fail = name, fail
+
+    def write(self, text):
+        if self.fail and text:
+            raise ValueError(f"cannot write the output: {self.name} is closed; "
+                             f"run the command with {self.name} open (a file, a pipe or /dev/null)")
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
 class FallbackStream:
     """Wraps a text stream: text the stream's encoding cannot represent is
     written in its ASCII rendering instead of raising."""
@@ -163,12 +212,7 @@ class FallbackStream:
         self.stream = stream
 
     def write(self, text):
-        encoding = getattr(self.stream, "encoding", None) or "utf-8"
-        try:
-            text.encode(encoding)
-        except (UnicodeEncodeError, LookupError):
-            text = to_ascii(text)
-        return self.stream.write(text)
+        return self.stream.write(text if encodable(text, self.stream) else to_ascii(text))
 
     def __getattr__(self, name):
         return getattr(self.stream, name)

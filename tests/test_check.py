@@ -78,3 +78,14 @@ def test_cli_exit_codes():
     assert r.returncode == 1 and "FAIL" in r.stdout
     assert cli("check", "rnn", "--method", "magic").returncode == 2
     assert cli("check", "rnn", "--sizes", "3,4").returncode == 2
+
+
+def test_an_activation_that_is_not_analytic_skips_only_the_complex_step(capsys):
+    from lstm_sym.commands import main
+    code = main(["check", fixture("cells/abs_rnn.py")])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "complex step skipped: activation absval = Abs(x) is not complex-analytic" in out
+    for method in ("directional", "central", "richardson", "graph"):
+        assert f" {method} " in out
+    assert " complex " not in out and err == ""

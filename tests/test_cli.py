@@ -35,6 +35,9 @@ def test_derive_prints_every_part():
     (("docs", "--out", "tests"), ["not an lstm-sym checkout"]),
     (("docs", "--out", "no-such-folder"), ["not a folder"]),
     (("check", "rnn", "--method", ""), ["unknown method"]),
+    # a value starting with -digit is the option's value, refused by its type
+    (("check", "lstm", "--sizes", "-1,4,5"), ["--sizes: '-1' is not a positive integer"]),
+    (("train", "rnn", "--lr", "-1e-3"), ["--lr: '-1e-3' is not a positive number"]),
     ((), ["command"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
@@ -61,3 +64,18 @@ def test_existing_file_is_not_overwritten_without_force(tmp_path):
     assert run("codegen", "rnn", "-o", str(target), "--force").returncode == 0
     assert "def backward" in target.read_text()
     assert oct(target.stat().st_mode & 0o077) != "0o0"      # not owner-only like a bare mkstemp file
+
+
+@pytest.mark.parametrize("args", [("codegen", "rnn", "-o"), ("graph", "lstm", "--T", "5000000", "-o"),
+                                  ("train", "rnn", "--steps", "5", "--plot")])
+def test_a_link_to_a_device_needs_force_before_any_work(tmp_path, args):
+    """A user's link is a user's file, even to /dev/full: refused before the work
+    (graph's --T would otherwise be refused by its cost, train would print steps)."""
+    if args[0] == "train":
+        pytest.importorskip("matplotlib")
+    link = tmp_path / "out.png"
+    link.symlink_to("/dev/full")
+    r = run(*args, str(link))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"lstm-sym: error: {link} exists; pass --force to overwrite it\n"
+    assert os.path.islink(link)

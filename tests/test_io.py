@@ -167,3 +167,56 @@ def test_a_reader_that_stops_early_does_not_turn_a_failing_check_into_a_pass():
     out, err = p.communicate(timeout=120)
     assert p.returncode == 1, err
     assert out.count(b"\n") == 1 and b"Traceback" not in err
+
+
+def run_closed(fd, *args, cwd=ROOT):
+    """The command with fd 1 or 2 closed from the start (`>&-`, `2>&-`)."""
+    return subprocess.run([sys.executable, "-m", "lstm_sym", *map(str, args)], cwd=cwd,
+                          stdout=subprocess.PIPE if fd == 2 else None, stderr=subprocess.PIPE if fd == 1 else None,
+                          env={**os.environ, "PYTHONPATH": ROOT}, preexec_fn=lambda: os.close(fd))
+
+
+@pytest.mark.parametrize("args", [("derive", "rnn"), ("codegen", "rnn"), ("graph", "rnn"),
+                                  ("check", "rnn", "--method", "directional"), ("train", "rnn", "--steps", "2")])
+def test_a_closed_stdout_is_one_line_and_exit_2(args):
+    r = run_closed(1, *args)
+    assert r.returncode == 2
+    assert r.stderr.decode().startswith("lstm-sym: error: cannot write the output: stdout is closed")
+    assert r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr
+
+
+def test_a_closed_stdout_does_not_matter_to_a_command_writing_a_file(tmp_path):
+    r = run_closed(1, "codegen", "rnn", "-o", tmp_path / "k.py")
+    assert r.returncode == 0 and r.stderr == b""
+    assert (tmp_path / "k.py").read_text().startswith('"""')
+
+
+def test_a_closed_stderr_keeps_the_exit_code():
+    r = run_closed(2, "derive", "nosuch")
+    assert r.returncode == 2 and r.stdout == b""
+    r = run_closed(2, "derive", "rnn")
+    assert r.returncode == 0 and b"Forward pass" in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "graphml", "dot"])
+def test_graph_ids_do_not_depend_on_the_terminal(fmt):
+    """ℓ_1 stays ℓ_1 on an ASCII stdout (transliterated it would be l_1)."""
+    import html
+    import json
+
+    import networkx as nx
+
+    from lstm_sym.graph import unroll_network
+    from lstm_sym.network import network
+    r = run("graph", "lstm", "--layers", "2", "--loss", "xent", "--format", fmt, env={"PYTHONIOENCODING": "ascii"})
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode("ascii")
+    want = set(unroll_network(network("lstm", layers=2, loss="xent"), 3))
+    assert "ℓ_1" in want
+    if fmt == "json":
+        assert {n["id"] for n in json.loads(text)["nodes"]} == want
+    elif fmt == "graphml":
+        assert set(nx.parse_graphml(text)) == want
+    else:           # &#8467; for ℓ, drawn as ℓ by Graphviz; ids one-to-one with the graph's
+        import re
+        assert {html.unescape(m) for m in re.findall(r'^  "([^"]*)" \[label=', text, re.M)} == want

@@ -18,7 +18,8 @@ from .backward import BackwardPass
 from .forward import ForwardPass
 from .plan import make_plan, nodes, sigmoid_complement
 from .statements import Assign, Aug, Comment, Into, PythonPrinter, Sub
-from .values import MUL, CommentPrinter, NumpyPrinter, Ref, factor_out, not_analytic, scalar_code, substitute
+from .values import (MUL, CommentPrinter, NotAnalytic, NumpyPrinter, Ref, factor_out, not_analytic, scalar_code,
+                     substitute)
 
 
 class Emitter(ForwardPass, BackwardPass):
@@ -224,8 +225,8 @@ class Emitter(ForwardPass, BackwardPass):
             key = fn.name + "/complex"
             return runtime.ACTIVATIONS[key if self.complex_safe and key in runtime.ACTIVATIONS else fn.name]
         if self.complex_safe and not_analytic(fn.expr):
-            raise ValueError(f"activation {fn.name} = {fn.expr} is not complex-analytic (Abs, Max, "
-                             "Piecewise, ...); the complex-safe variant needs an analytic formula")
+            raise NotAnalytic(f"activation {fn.name} = {fn.expr} is not complex-analytic (Abs, Max, "
+                              "Piecewise, ...); the complex-safe variant needs an analytic formula")
         a = sympy.Symbol("a", real=True)
         body = scalar_code(fn.expr.subs(activations.x, a))
         name = self.plan.helpers[fn.name]

@@ -47,6 +47,10 @@ def scalar_code(expr):
         raise ValueError(f"codegen cannot write {expr} with NumPy functions ({type(e).__name__})") from None
 
 
+class NotAnalytic(ValueError):
+    """The complex-safe kernel cannot be written: check skips only the complex step."""
+
+
 def not_analytic(expr):
     return expr.has(sympy.Piecewise, sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min)
 

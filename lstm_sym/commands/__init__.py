@@ -12,7 +12,7 @@ import signal
 import sys
 import traceback
 
-from ..io import FallbackStream
+from ..io import ClosedStream, FallbackStream
 from .args import Parser, UsageError, quiet_stdout
 
 
@@ -30,6 +30,7 @@ def entry(argv=None):
     """The process's entry (`lstm-sym`, `python -m lstm_sym`): main(), then SIGINT and
     SIGTERM ignored while the interpreter shuts down, so that a signal arriving as
     the run ends (or a second ^C) cannot turn its exit code into a signal death."""
+    _hold_closed_fds()
     try:
         code = main(argv)
     except KeyboardInterrupt:            # a ^C after main() had restored the handlers
@@ -52,9 +53,30 @@ def entry(argv=None):
     return code
 
 
+def _hold_closed_fds():
+    """fd 0, 1 or 2 closed at start (>&-): hold it on /dev/null, so that no file
+    the run opens (-o FILE's temporary) takes the number that C code or a child
+    process writes to as stdout.  sys.stdout stays None: main() still refuses it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                held = os.open(os.devnull, os.O_RDWR)
+                if held != fd:
+                    os.dup2(held, fd)
+                    os.close(held)
+            except OSError:
+                pass
+
+
+def _wrap(stream, name):
+    return FallbackStream(stream) if stream is not None else ClosedStream(name, fail=name == "stdout")
+
+
 def main(argv=None):
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = FallbackStream(sys.stdout), FallbackStream(sys.stderr)
+    sys.stdout, sys.stderr = _wrap(sys.stdout, "stdout"), _wrap(sys.stderr, "stderr")
     old = _on_sigterm()
     try:
         code = _main(argv)

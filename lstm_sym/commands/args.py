@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 
 class UsageError(Exception):
@@ -10,6 +11,12 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        # "-1,4,5" or "-1e-3" is a value (then refused by its type with a reason), not an
+        # unknown option: argparse's own pattern takes only -N and -N.N (3.13 widened it so)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message):
         raise UsageError(message)
 

@@ -1,5 +1,7 @@
 """`lstm-sym graph CELL`: the unrolled computation graph."""
-from ..io import write_output
+import sys
+
+from ..io import check_target, encodable, write_output
 from .args import add_cell, add_limits, add_network, cell_of, network_of, positive_int, progress_of, wants_network
 
 
@@ -18,6 +20,8 @@ def register(sub):
         from .. import cost
         from ..graph import export, unroll
         cell = cell_of(args)
+        if args.output not in (None, "-"):
+            check_target(args.output, args.force)      # before the unrolling, not after
         layers = network_of(args).layers if wants_network(args) else 1
         if not args.no_limit:
             est = lambda T: cost.graph_cost(cell, T, args.format, layers)
@@ -34,6 +38,9 @@ def register(sub):
             progress(f"graph: writing {args.format}")
             text = export(g, args.format)
             del g
+            if args.output in (None, "-") and not encodable(text, sys.stdout):
+                from ..graph import ascii_refs
+                text = ascii_refs(text)      # DOT on an ASCII stdout: &#N; references, not transliteration
             write_output(args.output, text, args.force)
         return 0
     p.set_defaults(run=run)

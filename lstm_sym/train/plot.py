@@ -22,6 +22,14 @@ def smooth(values, width=50):
 
 
 def write_curves(histories, path, title, baseline=True):
+    # a diverged run's losses near 1e308: matplotlib's log axis overflows in exp while
+    # it draws (harmlessly, the ticks clip); its RuntimeWarning is not the command's to print
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        buf = _draw(histories, title, baseline)
+    write_output(path, buf.getvalue(), force=True, suffix=".png")
+
+
+def _draw(histories, title, baseline):
     Figure, Canvas = _matplotlib()
     fig = Figure(figsize=(6.5, 4.2))
     Canvas(fig)
@@ -39,4 +47,4 @@ def write_curves(histories, path, title, baseline=True):
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    write_output(path, buf.getvalue(), force=True, suffix=".png")
+    return buf

@@ -151,7 +151,14 @@ def run_check(cell, impl=None, methods=DEFAULT, sizes=(3, 4, 5), batch=2, dtype=
 def _modules(cell, impl, methods, dtype, timeout):
     """(the module checked, its complex-safe twin or None, notes)."""
     if impl is None:
-        return kernel(cell), kernel(cell, complex_safe=True) if "complex" in methods else None, []
+        twin, notes = None, []
+        if "complex" in methods:
+            from ..codegen.values import NotAnalytic
+            try:
+                twin = kernel(cell, complex_safe=True)
+            except NotAnalytic as e:        # an |x| activation: the other methods still run
+                notes = [REGISTRY["complex"].skip.format(name="complex", why=e.args[0])]
+        return kernel(cell), twin, notes
     from .impl import load_impl
     module = load_impl(impl, cell, timeout)
     module.dtype = np.dtype(dtype)     # float64 probes of a float32 check do not count against it
