@@ -38,6 +38,7 @@ def test_derive_prints_every_part():
     # a value starting with -digit is the option's value, refused by its type
     (("check", "lstm", "--sizes", "-1,4,5"), ["--sizes: '-1' is not a positive integer"]),
     (("train", "rnn", "--lr", "-1e-3"), ["--lr: '-1e-3' is not a positive number"]),
+    (("derive", "rnn", "--layers", "\u0662"), ["is not a positive integer"]),      # an Arabic-Indic 2
     ((), ["command"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):

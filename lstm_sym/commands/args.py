@@ -26,6 +26,8 @@ CELL_HELP = "a built-in cell name, a .py file defining `cell`, or a .cell text s
 
 def positive_int(text):
     try:
+        if not text.isascii():            # int() reads other scripts' digits: "٢" is 2
+            raise ValueError
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
