@@ -116,3 +116,10 @@ def test_every_referee_compares_the_initial_states_gradients():
     named = {(m, name) for m, name, _, _ in report.rows}
     for method in ("derivation", "central", "complex", "graph", "torch"):
         assert {(method, "layer 1 h0"), (method, "layer 2 c0")} <= named, method
+
+
+def test_a_network_check_reports_progress(capsys):
+    code = main(["check", "rnn", "--layers", "2", "--progress", "--method", "derivation,central"])
+    err = capsys.readouterr().err
+    assert code == 0 and "check: derivation" in err and "check: central" in err
+    assert any(line.startswith("check: central") and "entries" in line for line in err.splitlines())

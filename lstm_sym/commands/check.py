@@ -44,8 +44,9 @@ def run_network_check(args):
         raise ValueError("--impl checks a cell's module; a network's module is checked as generated "
                          "(drop --impl, or drop --layers/--head/--loss/--loss-at)")
     methods = DEFAULT if args.method is None else [m.strip() for m in args.method.split(",") if m.strip()]
-    report = check_network(network_of(args), methods, tuple(parse_sizes(args.sizes, 3)), batch=args.batch,
-                           seed=args.seed, limit=not args.no_limit, dtype=args.dtype)
+    with progress_of(args) as progress:
+        report = check_network(network_of(args), methods, tuple(parse_sizes(args.sizes, 3)), batch=args.batch,
+                               seed=args.seed, limit=not args.no_limit, dtype=args.dtype, progress=progress)
     code = print_verdict(str(report), report.exit_code)
     if code == 2:
         print("lstm-sym: error: nothing compared the network against a referee (see the skipped lines above)",

@@ -144,11 +144,13 @@ def _too_big(method, net, params, x, entries, methods):
 
 
 def check_network(net, methods=DEFAULT, sizes=(3, 4, 4), K=3, batch=2, seed=0, source=None, limit=True,
-                  dtype="float64"):
+                  dtype="float64", progress=None):
     """Every referee on one random problem (D, H, T = sizes; every layer H wide, as
     torch's stacked modules are).  source: a module's text to check instead of the
     generated one (the complex step still differentiates the generated forward).
-    dtype float32: the float32 module; the exact referees see the same numbers in float64."""
+    dtype float32: the float32 module; the exact referees see the same numbers in float64.
+    progress(what, done, total, unit): told as each referee starts, and entry by entry."""
+    progress = progress or (lambda *a: None)
     D, H, T = sizes
     module = compile_network(net, source=source, dtype=dtype)
     params, x, y = _problem(net, module, D, H, K, T, batch, seed)
@@ -177,12 +179,15 @@ def check_network(net, methods=DEFAULT, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
                 methods.append("directional")            # it stands in, as the note says
             continue
         h, tol = step(method, dtype), tolerance(method, dtype)
+        progress(f"check: {method}")
+        tell = {"tell": lambda done, total, m=method: progress(f"check: {m}", done, total, "entries")} \
+            if method in ("central", "complex") else {}
         try:
             if method == "symbolic":
                 theirs = _symbolic(net, report)
             else:
                 where = (params, x) if method in OWN else wide
-                theirs = REFEREES[method](net, module, *where, y, ours, *([h] if h else []))
+                theirs = REFEREES[method](net, module, *where, y, ours, *([h] if h else []), **tell)
         except CannotRun as e:
             report.skipped.append((method, str(e)))
             continue
@@ -218,15 +223,19 @@ def _interpreter(net, module, params, x, y, ours):
     return total
 
 
-def _entrywise(fn, params, x):
+def _entrywise(fn, params, x, tell=None):
     """fn(leaves, name, idx) -> ∂E/∂leaf[idx] for every entry of every leaf."""
-    out = {}
-    for name, a in _leaves(params, x).items():
+    out, leaves = {}, _leaves(params, x)
+    done, total = 0, sum(a.size for a in leaves.values())
+    for name, a in leaves.items():
         out[name] = np.array([fn(a, idx) for idx in np.ndindex(a.shape)]).reshape(a.shape)
+        done += a.size
+        if tell is not None:
+            tell(done, total)
     return out
 
 
-def _central(net, module, params, x, y, ours, eps=1e-6):
+def _central(net, module, params, x, y, ours, eps=1e-6, tell=None):
     def entry(a, idx):
         keep = a[idx]
         a[idx] = keep + eps
@@ -235,10 +244,10 @@ def _central(net, module, params, x, y, ours, eps=1e-6):
         down = _loss(module, params, x, y)[0]
         a[idx] = keep
         return (up - down) / (2 * eps)
-    return _entrywise(entry, params, x)
+    return _entrywise(entry, params, x, tell)
 
 
-def _complex_step(net, module, params, x, y, ours, h=1e-30):
+def _complex_step(net, module, params, x, y, ours, h=1e-30, tell=None):
     safe = compile_network(net, complex_safe=True)
     cparams = _cast(params, complex)
     cx = x.astype(complex)
@@ -249,7 +258,7 @@ def _complex_step(net, module, params, x, y, ours, h=1e-30):
         value = _loss(safe, cparams, cx, y)[0]
         a[idx] = keep
         return np.imag(value) / h
-    return _entrywise(entry, cparams, cx)
+    return _entrywise(entry, cparams, cx, tell)
 
 
 def _directional(net, module, params, x, y, ours, eps=1e-6):
