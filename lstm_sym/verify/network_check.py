@@ -123,7 +123,7 @@ def _widened(params, x):
     return _cast(params, np.float64), np.asarray(x, dtype=np.float64)
 
 
-def _too_big(method, net, params, x, entries, methods):
+def _too_big(method, net, params, x, entries):
     """Why `method` is skipped at these sizes (None: it runs); --no-limit runs it anyway."""
     from .. import cost
     T, B = x.shape[:2]
@@ -172,7 +172,7 @@ def check_network(net, methods=DEFAULT, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r} for a network: choose from {', '.join(METHODS)} "
                              "(fd, all)")
-        why = _too_big(method, net, params, x, entries, methods) if limit else None
+        why = _too_big(method, net, params, x, entries) if limit else None
         if why:
             report.skipped.append((method, why))
             if method in ("central", "complex") and "directional" not in methods:
@@ -204,11 +204,13 @@ def check_network(net, methods=DEFAULT, sizes=(3, 4, 4), K=3, batch=2, seed=0, s
 
 
 def _interpreter(net, module, params, x, y, ours):
-    K = params["b_y"].shape[0]
-    onehot = np.eye(K)[y] if net.loss == "xent" else y
+    from ..network import check_targets
+    T, B, _ = x.shape
+    rows = check_targets(net, y, T, B, params["b_y"].shape[0])      # (T', B, K), T' = 1 for step T alone
+    starts = {f"layer {l + 1} {s}0" for l, st in enumerate(params["starts"]) for s in st}
     total = {}
-    for b in range(x.shape[1]):
-        ys = list(onehot[:, b]) if net.loss_at == "all" else [onehot[b]]
+    for b in range(B):
+        ys = list(rows[:, b])
         init = [{s: v[b] for s, v in st.items()} for st in params["starts"]]
         _, g = run_network(net, params["layers"], {"V": params["V"], "b_y": params["b_y"]}, list(x[:, b]), ys, init)
         keep = lambda l, p: [*p, *(f"{s}0" for s in params["starts"][l])]
@@ -216,8 +218,8 @@ def _interpreter(net, module, params, x, y, ours):
                                                for l, p in enumerate(params["layers"])]}).items():
             if name == "x":
                 total.setdefault(name, np.zeros_like(x))[:, b] = np.array(v)
-            elif name.endswith("0") and name.split()[-1][:-1] in module.STATES:     # per sequence
-                total.setdefault(name, np.zeros((x.shape[1], len(v))))[b] = v
+            elif name in starts:                          # per sequence
+                total.setdefault(name, np.zeros((B, len(v))))[b] = v
             else:
                 total[name] = total.get(name, 0) + v
     return total
